@@ -1,0 +1,2 @@
+// PLACEHOLDER (being written): compiles csrc/ with cc.
+fn main() {}

@@ -1,0 +1,29 @@
+//! PLACEHOLDER (being written): pre-sieve + Miller–Rabin / BPSW.
+
+/// Pre-sieve by small primes, then test survivors.
+pub struct Presieve;
+
+impl Default for Presieve {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Presieve {
+    pub fn new() -> Self {
+        Presieve
+    }
+    pub fn primes_u64(&mut self, start: u64, stop: u64, sink: &mut dyn FnMut(&[u64])) {
+        let v: Vec<u64> = (start..=stop).filter(|&n| crate::u128math::is_prime_u64(n)).collect();
+        sink(&v);
+    }
+    pub fn count_u64(&mut self, start: u64, stop: u64) -> u64 {
+        let mut n = 0;
+        self.primes_u64(start, stop, &mut |ps| n += ps.len() as u64);
+        n
+    }
+    pub fn primes_u128(&mut self, start: u128, stop: u128, sink: &mut dyn FnMut(&[u128])) {
+        let v: Vec<u128> = (start..=stop).filter(|&n| crate::u128math::is_prime(n)).collect();
+        sink(&v);
+    }
+}

@@ -1,0 +1,2 @@
+//! PLACEHOLDER (being written): the argh CLI.
+fn main() {}

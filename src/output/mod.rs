@@ -1,0 +1,1 @@
+//! PLACEHOLDER (being written): text and compact output, checkpoints, decode, verify.

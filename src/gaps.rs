@@ -97,7 +97,12 @@ pub struct GapEncoder {
 impl GapEncoder {
     /// An encoder whose first prime is stored relative to `base` (which must not exceed it).
     pub fn new(base: u128) -> Self {
-        GapEncoder { prev: None, base, count: 0, bytes: Vec::new() }
+        GapEncoder {
+            prev: None,
+            base,
+            count: 0,
+            bytes: Vec::new(),
+        }
     }
 
     /// Appends one prime, which must exceed the previous one and the base.
@@ -174,12 +179,24 @@ pub struct GapDecoder<'a> {
 impl<'a> GapDecoder<'a> {
     /// A decoder for primes relative to `base` that must not exceed `stop`.
     pub fn new(bytes: &'a [u8], base: u128, stop: u128) -> Self {
-        GapDecoder { bytes, pos: 0, prev: None, base, stop }
+        GapDecoder {
+            bytes,
+            pos: 0,
+            prev: None,
+            base,
+            stop,
+        }
     }
 
     /// A decoder that continues after the prime `prev` (the compact file's blocks).
     pub fn after(bytes: &'a [u8], prev: Option<u128>, base: u128, stop: u128) -> Self {
-        GapDecoder { bytes, pos: 0, prev, base, stop }
+        GapDecoder {
+            bytes,
+            pos: 0,
+            prev,
+            base,
+            stop,
+        }
     }
 
     /// The last prime decoded.
@@ -208,7 +225,10 @@ impl<'a> GapDecoder<'a> {
             }
         };
         if p > self.stop {
-            return Err(GapError::PastStop { prime: p, stop: self.stop });
+            return Err(GapError::PastStop {
+                prime: p,
+                stop: self.stop,
+            });
         }
         if p & 1 == 0 && p != 2 {
             return Err(GapError::Even { number: p });
@@ -260,7 +280,9 @@ mod tests {
         assert_eq!(e.count(), ps.len() as u64);
         let bytes = e.into_bytes();
         let mut got = Vec::new();
-        let n = GapDecoder::new(&bytes, base, stop).for_each(|p| got.push(p)).unwrap();
+        let n = GapDecoder::new(&bytes, base, stop)
+            .for_each(|p| got.push(p))
+            .unwrap();
         assert_eq!(n, ps.len() as u64);
         assert_eq!(got, ps);
         check(&bytes, base, stop, ps.len() as u64).unwrap();
@@ -280,7 +302,11 @@ mod tests {
         let m = u128::MAX;
         roundtrip(0, m, &[m - 158]);
         roundtrip(m - 200, m, &[m - 158]);
-        roundtrip(1 << 64, m, &[(1 << 64) + 13, (1 << 64) + 37, (1 << 100) + 277]);
+        roundtrip(
+            1 << 64,
+            m,
+            &[(1 << 64) + 13, (1 << 64) + 37, (1 << 100) + 277],
+        );
     }
 
     #[test]
@@ -320,17 +346,29 @@ mod tests {
         );
         assert_eq!(
             GapDecoder::new(&[101], 0, 100).for_each(|_| {}),
-            Err(GapError::PastStop { prime: 101, stop: 100 })
+            Err(GapError::PastStop {
+                prime: 101,
+                stop: 100
+            })
         );
-        assert_eq!(GapDecoder::new(&[4], 0, 100).for_each(|_| {}), Err(GapError::Even { number: 4 }));
+        assert_eq!(
+            GapDecoder::new(&[4], 0, 100).for_each(|_| {}),
+            Err(GapError::Even { number: 4 })
+        );
         assert_eq!(
             check(&[3, 1], 0, 100, 3),
-            Err(GapError::CountMismatch { announced: 3, found: 2 })
+            Err(GapError::CountMismatch {
+                announced: 3,
+                found: 2
+            })
         );
         let mut big = Vec::new();
         put_varint(&mut big, u128::MAX);
         put_varint(&mut big, 1);
-        assert_eq!(GapDecoder::new(&big, 0, u128::MAX).for_each(|_| {}), Err(GapError::Overflow));
+        assert_eq!(
+            GapDecoder::new(&big, 0, u128::MAX).for_each(|_| {}),
+            Err(GapError::Overflow)
+        );
     }
 
     #[test]

@@ -93,11 +93,24 @@ pub enum Message {
     Welcome(Welcome),
     Assign(Assign),
     Result(ChunkResult),
-    Heartbeat { threads: u32, busy: u32 },
-    SetThreads { threads: u32 },
-    Cancel { chunk: u64 },
-    Shutdown { reason: ShutdownReason, message: String },
-    Error { code: ErrorCode, message: String },
+    Heartbeat {
+        threads: u32,
+        busy: u32,
+    },
+    SetThreads {
+        threads: u32,
+    },
+    Cancel {
+        chunk: u64,
+    },
+    Shutdown {
+        reason: ShutdownReason,
+        message: String,
+    },
+    Error {
+        code: ErrorCode,
+        message: String,
+    },
 }
 
 /// Why bytes were refused.

@@ -60,7 +60,10 @@ impl FromStr for KernelKind {
             "auto" => Ok(KernelKind::Auto),
             "sieve" => Ok(KernelKind::Sieve),
             "trial" => Ok(KernelKind::Trial),
-            _ => Err(format!("unknown kernel '{s}' (known: {})", KernelKind::NAMES)),
+            _ => Err(format!(
+                "unknown kernel '{s}' (known: {})",
+                KernelKind::NAMES
+            )),
         }
     }
 }
@@ -113,7 +116,12 @@ impl Kernel {
 
     /// A kernel whose trial division uses the given implementation (tests compare them).
     pub fn with_trial(kind: KernelKind, trial: trial::Trial) -> Self {
-        Kernel { kind, sieve: sieve::Sieve::new(), presieve: big::Presieve::new(), trial }
+        Kernel {
+            kind,
+            sieve: sieve::Sieve::new(),
+            presieve: big::Presieve::new(),
+            trial,
+        }
     }
 
     /// The kind this kernel was made as.

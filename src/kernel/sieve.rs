@@ -18,7 +18,9 @@ impl Sieve {
         stop < 1 << 40
     }
     pub fn primes(&mut self, start: u64, stop: u64, sink: &mut dyn FnMut(&[u64])) {
-        let v: Vec<u64> = (start..=stop).filter(|&n| crate::u128math::is_prime_u64(n)).collect();
+        let v: Vec<u64> = (start..=stop)
+            .filter(|&n| crate::u128math::is_prime_u64(n))
+            .collect();
         sink(&v);
     }
     pub fn count(&mut self, start: u64, stop: u64) -> u64 {

@@ -25,7 +25,10 @@ pub fn primes_up_to(n: u32) -> Vec<u32> {
 mod tests {
     #[test]
     fn first_primes() {
-        assert_eq!(super::primes_up_to(30), vec![2, 3, 5, 7, 11, 13, 17, 19, 23, 29]);
+        assert_eq!(
+            super::primes_up_to(30),
+            vec![2, 3, 5, 7, 11, 13, 17, 19, 23, 29]
+        );
         assert!(super::primes_up_to(1).is_empty());
         assert_eq!(super::primes_up_to(1_000_000).len(), 78_498);
     }

@@ -24,7 +24,9 @@ impl Trial {
         Trial { _imp: imp }
     }
     pub fn primes_u64(&mut self, start: u64, stop: u64, sink: &mut dyn FnMut(&[u64])) {
-        let v: Vec<u64> = (start..=stop).filter(|&n| crate::u128math::is_prime_u64(n)).collect();
+        let v: Vec<u64> = (start..=stop)
+            .filter(|&n| crate::u128math::is_prime_u64(n))
+            .collect();
         sink(&v);
     }
     pub fn count_u64(&mut self, start: u64, stop: u64) -> u64 {
@@ -33,7 +35,9 @@ impl Trial {
         n
     }
     pub fn primes_u128(&mut self, start: u128, stop: u128, sink: &mut dyn FnMut(&[u128])) {
-        let v: Vec<u128> = (start..=stop).filter(|&n| crate::u128math::is_prime(n)).collect();
+        let v: Vec<u128> = (start..=stop)
+            .filter(|&n| crate::u128math::is_prime(n))
+            .collect();
         sink(&v);
     }
 }

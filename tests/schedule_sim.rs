@@ -1,0 +1,440 @@
+//! Deterministic simulation of the scheduler: seeded random joins, crashes, hangs,
+//! slow and fast workers, results out of order and lying workers. After every step:
+//! chunks are written exactly once, in order, with the right content, contiguous from
+//! the job's start; the reorder buffer stays within its bound; and every job ends with
+//! the whole range written.
+
+use primecluster::schedule::{Action, ChunkId, Config, DropReason, Event, Scheduler, WorkerId};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// xorshift64*: a tiny seeded generator, so runs are reproducible from the seed alone.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Kind {
+    Honest,
+    /// Stops sending anything, keeps its connection: only the timeout finds it.
+    Hung,
+    /// Sends results with a shifted range.
+    Liar,
+}
+
+struct SimWorker {
+    threads: u32,
+    /// Numbers per millisecond per thread.
+    speed: u64,
+    held: Vec<(ChunkId, u128, u128, Duration)>,
+    kind: Kind,
+    /// When it last sent a heartbeat: it sends one at least every 200 ms, like a real
+    /// worker's network thread, and sometimes more often.
+    last_beat: Duration,
+}
+
+/// The payload a result carries in the simulation: its own range, so a write can be
+/// checked against the chunk it claims to be.
+type Payload = (u128, u128);
+
+struct Sim {
+    rng: Rng,
+    now: Duration,
+    s: Scheduler<Payload>,
+    workers: BTreeMap<WorkerId, SimWorker>,
+    next_worker: WorkerId,
+    expect_next: u128,
+    expect_chunk: ChunkId,
+    stop: u128,
+    done: bool,
+    max_result: u64,
+    cap: u64,
+    writes: u64,
+    drops: u64,
+}
+
+impl Sim {
+    fn new(seed: u64, start: u128, stop: u128) -> Self {
+        let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+        let mut cfg = Config::new(start, stop, true);
+        cfg.initial_width = 1 + rng.below(5000) as u128;
+        cfg.min_width = 1 + rng.below(50) as u128;
+        cfg.max_width = 20_000;
+        cfg.target_chunk_time = Duration::from_millis(20 + rng.below(200));
+        cfg.heartbeat_timeout = Duration::from_millis(500);
+        cfg.max_buffer_bytes = 2_000 + rng.below(20_000);
+        let cap = cfg.max_buffer_bytes;
+        Sim {
+            rng,
+            now: Duration::ZERO,
+            s: Scheduler::new(cfg),
+            workers: BTreeMap::new(),
+            next_worker: 1,
+            expect_next: start,
+            expect_chunk: 0,
+            stop,
+            done: false,
+            max_result: 0,
+            cap,
+            writes: 0,
+            drops: 0,
+        }
+    }
+
+    fn feed(&mut self, ev: Event<Payload>) {
+        let actions = self.s.on(ev, self.now);
+        for a in actions {
+            self.apply(a);
+        }
+        // The memory bound: chunks are cut against estimates; a result may be up to
+        // ~1.5x its estimate here, and the first chunk is always allowed.
+        assert!(
+            self.s.buffered_bytes() <= 2 * self.cap + self.max_result,
+            "buffer {} over bound (cap {})",
+            self.s.buffered_bytes(),
+            self.cap
+        );
+    }
+
+    fn apply(&mut self, a: Action<Payload>) {
+        match a {
+            Action::Assign {
+                worker,
+                chunk,
+                start,
+                stop,
+            } => {
+                assert!(start <= stop);
+                let w = self
+                    .workers
+                    .get_mut(&worker)
+                    .expect("assign to a live worker");
+                let per_ms = (w.speed * w.threads as u64).max(1) as u128;
+                let ms = ((stop - start) / per_ms).min(60_000) as u64;
+                let at = self.now + Duration::from_millis(ms + 1);
+                w.held.push((chunk, start, stop, at));
+            }
+            Action::Cancel { worker, chunk } => {
+                if let Some(w) = self.workers.get_mut(&worker) {
+                    w.held.retain(|h| h.0 != chunk);
+                }
+            }
+            Action::Write {
+                chunk,
+                start,
+                stop,
+                payload,
+                ..
+            } => {
+                assert!(!self.done, "write after done");
+                assert_eq!(
+                    chunk, self.expect_chunk,
+                    "chunks written in order, each once"
+                );
+                assert_eq!(start, self.expect_next, "no gap, no overlap");
+                assert_eq!(payload, (start, stop), "content of chunk {chunk}");
+                self.expect_chunk += 1;
+                self.expect_next = stop.wrapping_add(1);
+                self.writes += 1;
+            }
+            Action::Drop { worker, reason } => {
+                let w = self.workers.remove(&worker).expect("drop a live worker");
+                match reason {
+                    DropReason::Silent(_) => {
+                        assert_eq!(w.kind, Kind::Hung, "only hung workers go silent")
+                    }
+                    DropReason::BadResult(_) => {
+                        assert_eq!(w.kind, Kind::Liar, "only liars send bad results")
+                    }
+                }
+                self.drops += 1;
+            }
+            Action::Done => {
+                assert_eq!(
+                    self.expect_next,
+                    self.stop.wrapping_add(1),
+                    "done only when all is written"
+                );
+                self.done = true;
+            }
+        }
+    }
+
+    fn join(&mut self) {
+        let id = self.next_worker;
+        self.next_worker += 1;
+        let kind = match self.rng.below(100) {
+            0..=7 => Kind::Hung,
+            8..=13 => Kind::Liar,
+            _ => Kind::Honest,
+        };
+        let threads = 1 + self.rng.below(8) as u32;
+        let speed = 1 + self.rng.below(400);
+        let w = SimWorker {
+            threads,
+            speed,
+            held: Vec::new(),
+            kind,
+            last_beat: self.now,
+        };
+        self.workers.insert(id, w);
+        self.feed(Event::Joined {
+            worker: id,
+            threads,
+            name: format!("w{id}"),
+        });
+    }
+
+    fn step(&mut self) {
+        self.now += Duration::from_millis(1 + self.rng.below(40));
+        let honest = self
+            .workers
+            .values()
+            .filter(|w| w.kind == Kind::Honest)
+            .count();
+        if honest == 0 || self.rng.chance(3) {
+            self.join();
+        }
+        if !self.workers.is_empty() && self.rng.chance(2) {
+            // A crash or disconnect: the master sees EOF.
+            let ids: Vec<WorkerId> = self.workers.keys().copied().collect();
+            let id = ids[self.rng.below(ids.len() as u64) as usize];
+            self.workers.remove(&id);
+            self.feed(Event::Left { worker: id });
+        }
+        let ids: Vec<WorkerId> = self.workers.keys().copied().collect();
+        for id in ids {
+            let Some(w) = self.workers.get_mut(&id) else {
+                continue;
+            };
+            if w.kind == Kind::Hung {
+                continue;
+            }
+            let threads = w.threads;
+            if self.now >= w.last_beat + Duration::from_millis(200) || self.rng.chance(30) {
+                w.last_beat = self.now;
+                self.feed(Event::Heard {
+                    worker: id,
+                    threads,
+                });
+            }
+            let Some(w) = self.workers.get_mut(&id) else {
+                continue;
+            };
+            // Finish any chunk whose time has come, in random order among them.
+            let ready: Vec<usize> = (0..w.held.len())
+                .filter(|&i| w.held[i].3 <= self.now)
+                .collect();
+            if ready.is_empty() {
+                continue;
+            }
+            let pick = ready[(self.rng.next() % ready.len() as u64) as usize];
+            let (chunk, start, mut stop, _) = w.held.remove(pick);
+            let kind = w.kind;
+            if kind == Kind::Liar && self.rng.chance(50) && stop > start {
+                stop -= 1;
+            }
+            // About one byte per prime, 1.6 times the prime number theorem's count, so
+            // results overshoot the scheduler's estimates.
+            let bytes = ((stop - start) as f64 / (start as f64).ln() * 1.6) as u64 + 8;
+            self.max_result = self.max_result.max(bytes);
+            let compute = Duration::from_millis(self.rng.below(300));
+            self.feed(Event::Result {
+                worker: id,
+                chunk,
+                start,
+                stop,
+                count: 1,
+                compute,
+                bytes,
+                payload: (start, stop),
+            });
+        }
+        if self.s.next_deadline().is_some_and(|d| d <= self.now) {
+            self.feed(Event::Tick);
+        }
+    }
+}
+
+fn run_seed(seed: u64, start: u128, stop: u128) -> (u64, u64) {
+    let mut sim = Sim::new(seed, start, stop);
+    for _ in 0..200_000 {
+        if sim.done {
+            return (sim.writes, sim.drops);
+        }
+        sim.step();
+    }
+    panic!(
+        "seed {seed}: job not done after 200000 steps (written up to {})",
+        sim.expect_next
+    );
+}
+
+#[test]
+fn many_seeds_small_ranges() {
+    let mut drops = 0;
+    for seed in 0..300 {
+        let len = 1 + (seed * 7919) % 200_000;
+        let (_, d) = run_seed(seed, 1000, 1000 + len as u128);
+        drops += d;
+    }
+    assert!(drops > 0, "the simulation should exercise drops");
+}
+
+#[test]
+fn seeds_at_the_top_of_u128() {
+    for seed in 1000..1050 {
+        run_seed(seed, u128::MAX - 300_000, u128::MAX);
+    }
+}
+
+#[test]
+fn seeds_straddling_2_pow_64() {
+    for seed in 2000..2050 {
+        let mid = 1u128 << 64;
+        run_seed(seed, mid - 50_000, mid + 50_000);
+    }
+}
+
+#[test]
+fn late_head_chunk_goes_to_an_idle_worker_at_the_cap() {
+    let mut cfg = Config::new(1_000_000, 100_000_000, true);
+    cfg.initial_width = 10_000;
+    cfg.min_width = 10_000;
+    cfg.max_width = 10_000;
+    cfg.max_buffer_bytes = 3_000;
+    let mut s: Scheduler<u8> = Scheduler::new(cfg);
+    let t = Duration::ZERO;
+    s.on(
+        Event::Joined {
+            worker: 1,
+            threads: 1,
+            name: "slow".into(),
+        },
+        t,
+    );
+    let held_slow = s.held_by(1);
+    assert!(!held_slow.is_empty());
+    let acts = s.on(
+        Event::Joined {
+            worker: 2,
+            threads: 1,
+            name: "fast".into(),
+        },
+        t,
+    );
+    // Worker 2 gets what the cap allows; then, finishing it all while the slow one
+    // keeps chunk 0, it must be given chunk 0 as well.
+    let mut queue: Vec<(ChunkId, u128, u128)> = acts
+        .iter()
+        .filter_map(|a| match a {
+            Action::Assign {
+                worker: 2,
+                chunk,
+                start,
+                stop,
+            } => Some((*chunk, *start, *stop)),
+            _ => None,
+        })
+        .collect();
+    let mut got_head = queue.iter().any(|c| c.0 == held_slow[0]);
+    let mut rounds = 0;
+    while let Some((chunk, start, stop)) = queue.pop() {
+        rounds += 1;
+        assert!(rounds < 100);
+        let ev = Event::Result {
+            worker: 2,
+            chunk,
+            start,
+            stop,
+            count: 0,
+            compute: Duration::from_millis(5),
+            bytes: 800,
+            payload: 0,
+        };
+        for a in s.on(ev, t) {
+            if let Action::Assign {
+                worker: 2,
+                chunk,
+                start,
+                stop,
+            } = a
+            {
+                got_head |= chunk == held_slow[0];
+                queue.push((chunk, start, stop));
+            }
+        }
+        if got_head {
+            break;
+        }
+    }
+    assert!(
+        got_head,
+        "the idle worker was never given the late head chunk"
+    );
+}
+
+#[test]
+fn first_result_wins_and_other_holder_is_cancelled() {
+    let mut cfg = Config::new(0, 999, true);
+    cfg.initial_width = 1000;
+    let mut s: Scheduler<u8> = Scheduler::new(cfg);
+    let t = Duration::ZERO;
+    s.on(
+        Event::Joined {
+            worker: 1,
+            threads: 1,
+            name: "a".into(),
+        },
+        t,
+    );
+    let acts = s.on(
+        Event::Joined {
+            worker: 2,
+            threads: 1,
+            name: "b".into(),
+        },
+        t,
+    );
+    // The whole job is one chunk; the idle second worker gets a copy.
+    assert!(acts.contains(&Action::Assign {
+        worker: 2,
+        chunk: 0,
+        start: 0,
+        stop: 999
+    }));
+    let res = |worker| Event::Result {
+        worker,
+        chunk: 0,
+        start: 0,
+        stop: 999,
+        count: 168,
+        compute: Duration::from_millis(5),
+        bytes: 168,
+        payload: worker as u8,
+    };
+    let acts = s.on(res(2), t);
+    assert!(acts.contains(&Action::Cancel {
+        worker: 1,
+        chunk: 0
+    }));
+    assert!(acts
+        .iter()
+        .any(|a| matches!(a, Action::Write { payload: 2, .. })));
+    assert!(acts.contains(&Action::Done));
+    // The cancelled holder's late result is ignored, not an error.
+    assert!(s.on(res(1), t).is_empty());
+}

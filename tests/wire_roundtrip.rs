@@ -200,3 +200,41 @@ fn long_strings_are_cut_at_a_char_boundary() {
         }
     );
 }
+
+#[test]
+fn every_prefix_of_a_frame_needs_more_bytes() {
+    for msg in samples() {
+        let mut buf = Vec::new();
+        encode(&msg, &mut buf);
+        for cut in 0..buf.len() {
+            assert_eq!(decode(&buf[..cut]), Ok(None), "{} cut at {cut}", msg.name());
+        }
+    }
+}
+
+#[test]
+fn every_prefix_after_a_whole_frame_gives_that_frame() {
+    // A whole frame followed by part of the next decodes the first and stops there.
+    let mut buf = Vec::new();
+    encode(
+        &Message::Heartbeat {
+            threads: 2,
+            busy: 1,
+        },
+        &mut buf,
+    );
+    let first = buf.len();
+    encode(&Message::Cancel { chunk: 77 }, &mut buf);
+    for cut in first..buf.len() {
+        let (msg, used) = decode(&buf[..cut]).unwrap().unwrap();
+        assert_eq!(
+            msg,
+            Message::Heartbeat {
+                threads: 2,
+                busy: 1
+            }
+        );
+        assert_eq!(used, first);
+        assert_eq!(decode(&buf[used..cut]), Ok(None));
+    }
+}

@@ -107,7 +107,7 @@ fn valid_frames() -> Vec<Vec<u8>> {
 }
 
 /// Rewrites the length and CRC of a (possibly edited) frame so that it gets past both.
-fn repair(f: &mut Vec<u8>) {
+fn repair(f: &mut [u8]) {
     if f.len() < 9 {
         return;
     }

@@ -20,7 +20,7 @@
 //!   alone (refusing an impossible length at once, before the body arrives) and returns
 //!   `Ok(None)` without allocating until the whole frame is there; then it checks the
 //!   CRC and parses the payload with a length-checked reader.
-//! - [`decode`] never panics, whatever the bytes: every read goes through [`Reader`],
+//! - [`decode`] never panics, whatever the bytes: every read goes through a `Reader`
 //!   whose accessors check the length first and return [`WireError::Truncated`]; there
 //!   is no slice indexing and no `unwrap` on input. Anything wrong is a [`WireError`]
 //!   whose message names the bad value; [`WireError::code`] gives the [`ErrorCode`] to

@@ -397,7 +397,8 @@ pub enum WireError {
     /// A hello or welcome without [`MAGIC`]: the peer does not speak this protocol.
     BadMagic { msg: &'static str, found: [u8; 4] },
     /// A hello or welcome of another protocol version whose payload does not parse as
-    /// this version's.
+    /// this version's. A receiver that decoded a hello or welcome of another version
+    /// answers with this error's [`to_message`](WireError::to_message) too.
     UnsupportedVersion { msg: &'static str, version: u16 },
 }
 
@@ -408,6 +409,14 @@ impl WireError {
             WireError::BadMagic { .. } => ErrorCode::BadMagic,
             WireError::UnsupportedVersion { .. } => ErrorCode::BadVersion,
             _ => ErrorCode::Malformed,
+        }
+    }
+
+    /// The error frame that answers this error before the connection is closed.
+    pub fn to_message(&self) -> Message {
+        Message::Error {
+            code: self.code(),
+            message: self.to_string(),
         }
     }
 }

@@ -600,3 +600,27 @@ fn oversize_result_is_refused_by_the_receiver() {
     });
     assert_eq!(fits.encoded_len(), LEN_PREFIX + MAX_FRAME_LEN as usize);
 }
+
+#[test]
+fn an_error_becomes_the_error_frame_that_answers_it() {
+    let e = WireError::UnsupportedVersion {
+        msg: "hello",
+        version: 2,
+    };
+    assert_eq!(
+        e.to_message(),
+        Message::Error {
+            code: ErrorCode::BadVersion,
+            message: "hello of protocol version 2 not supported, this side speaks 1".into(),
+        }
+    );
+    // Every error's text fits an error frame unchanged.
+    let e = WireError::BadMagic {
+        msg: "welcome",
+        found: [0xff; 4],
+    };
+    let reply = e.to_message();
+    let mut f = Vec::new();
+    encode(&reply, &mut f);
+    assert_eq!(decode(&f), Ok(Some((reply, f.len()))));
+}

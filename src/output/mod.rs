@@ -31,7 +31,7 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use crate::gaps::{GapDecoder, GapError};
+use crate::gaps::{get_varint, GapError};
 pub use checkpoint::{checkpoint_path, Checkpoint};
 use compact::{BlockWriter, Header, BLOCK_PRIMES, HEADER_LEN};
 use text::{Decimal, OutBuf, Resume, BUF_CAP};
@@ -526,20 +526,7 @@ impl OutputWriter {
             Some(_) => {}
         }
         // Check the whole list before writing any of it.
-        let mut dec = GapDecoder::new(gaps, start, stop);
-        let first = dec.next_prime().map_err(|e| refuse(e.to_string()))?;
-        if let Some(p) = first.filter(|&p| p & 1 == 0 && p != 2) {
-            return Err(refuse(GapError::Even { number: p }.to_string()));
-        }
-        let mut n = first.is_some() as u64;
-        while dec
-            .next_prime()
-            .map_err(|e| refuse(e.to_string()))?
-            .is_some()
-        {
-            n += 1;
-        }
-        let last = dec.last();
+        let (n, last) = scan(gaps, start, stop).map_err(|e| refuse(e.to_string()))?;
         let r = self.encode_chunk(start, gaps);
         if let Err(e) = r {
             return Err(self.fail(e));
@@ -705,6 +692,54 @@ impl OutputWriter {
         self.complete = true;
         self.checkpoint_inner()
     }
+}
+
+/// Checks a chunk's gap list as [`crate::gaps::GapDecoder`] does (plus: the first prime is 2 or odd)
+/// and returns the number of primes and the last one; one-byte gaps take a fast path.
+fn scan(gaps: &[u8], start: u128, stop: u128) -> Result<(u64, Option<u128>), GapError> {
+    if gaps.is_empty() {
+        return Ok((0, None));
+    }
+    let mut pos = 0;
+    let v = get_varint(gaps, &mut pos)?;
+    let mut p = start.checked_add(v).ok_or(GapError::Overflow)?;
+    if p & 1 == 0 && p != 2 {
+        return Err(GapError::Even { number: p });
+    }
+    let mut n = 1u64;
+    if p == 2 && pos < gaps.len() {
+        // The one odd gap: 2 -> 3 is stored as 0.
+        let v = get_varint(gaps, &mut pos)?;
+        p = v
+            .checked_mul(2)
+            .and_then(|d| d.checked_add(3))
+            .ok_or(GapError::Overflow)?;
+        n = 2;
+    }
+    let rest = &gaps[pos..];
+    let mut i = 0;
+    while i < rest.len() {
+        let b = rest[i];
+        let g = if b < 0x80 {
+            i += 1;
+            if b == 0 {
+                return Err(GapError::NotRising { after: p });
+            }
+            2 * b as u128
+        } else {
+            let v = get_varint(rest, &mut i)?;
+            if v == 0 {
+                return Err(GapError::NotRising { after: p });
+            }
+            v.checked_mul(2).ok_or(GapError::Overflow)?
+        };
+        p = p.checked_add(g).ok_or(GapError::Overflow)?;
+        n += 1;
+    }
+    if p > stop {
+        return Err(GapError::PastStop { prime: p, stop });
+    }
+    Ok((n, Some(p)))
 }
 
 /// Appends `bytes` to the buffer, flushing it first when they would not fit; a part

@@ -143,8 +143,7 @@ fn a_full_device_is_an_error_naming_the_path() {
     let cs = chunks(0, 2_000_000, &ps, &[]);
     let e = w
         .append(cs[0].start, cs[0].stop, &cs[0].gaps)
-        .err()
-        .expect("no space");
+        .expect_err("no space");
     let msg = e.to_string();
     assert!(
         msg.starts_with("writing /dev/full: No space left on device"),

@@ -481,6 +481,11 @@ impl OutputWriter {
         self.primes
     }
 
+    /// The output's path (or the stream's name).
+    pub fn path(&self) -> &Path {
+        self.dest.path()
+    }
+
     /// The job this output belongs to.
     pub fn job(&self) -> &JobSpec {
         &self.job

@@ -1,0 +1,126 @@
+//! Shared helpers for the `output_*` tests: an independent naive sieve, gap lists cut
+//! into chunks, and a tiny seeded random generator (no dependencies).
+
+#![allow(dead_code)]
+
+use primecluster::gaps::GapEncoder;
+use primecluster::output::{Format, JobSpec, OutputWriter};
+use std::path::{Path, PathBuf};
+
+/// Primes in `a..=b` by a plain sieve of Eratosthenes (test reference; b small).
+pub fn naive_primes(a: u64, b: u64) -> Vec<u128> {
+    let n = b as usize;
+    let mut composite = vec![false; n + 1];
+    let mut out = Vec::new();
+    for i in 2..=n {
+        if !composite[i] {
+            if i as u64 >= a {
+                out.push(i as u128);
+            }
+            let mut j = i * i;
+            while j <= n {
+                composite[j] = true;
+                j += i;
+            }
+        }
+    }
+    out
+}
+
+/// xorshift64*: deterministic "random" numbers for cut points and crash points.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// One chunk: its range and its primes' gap list relative to its start.
+#[derive(Debug, Clone)]
+pub struct Chunk {
+    pub start: u128,
+    pub stop: u128,
+    pub gaps: Vec<u8>,
+}
+
+/// Cuts `start..=stop` (holding the ascending numbers `ps`) into chunks at `cuts`
+/// (each cut is the first number of a new chunk).
+pub fn chunks(start: u128, stop: u128, ps: &[u128], cuts: &[u128]) -> Vec<Chunk> {
+    let mut bounds: Vec<u128> = cuts
+        .iter()
+        .copied()
+        .filter(|&c| c > start && c <= stop)
+        .collect();
+    bounds.sort();
+    bounds.dedup();
+    let mut out = Vec::new();
+    let mut lo = start;
+    let mut i = 0;
+    for hi_excl in bounds.iter().map(|&c| Some(c)).chain([None]) {
+        let hi = hi_excl.map_or(stop, |c| c - 1);
+        let mut e = GapEncoder::new(lo);
+        while i < ps.len() && ps[i] <= hi {
+            e.push(ps[i]);
+            i += 1;
+        }
+        out.push(Chunk {
+            start: lo,
+            stop: hi,
+            gaps: e.into_bytes(),
+        });
+        if let Some(c) = hi_excl {
+            lo = c;
+        }
+    }
+    out
+}
+
+/// `n` random cut points inside `start..=stop`.
+pub fn random_cuts(rng: &mut Rng, start: u128, stop: u128, n: usize) -> Vec<u128> {
+    let span = stop - start;
+    (0..n)
+        .map(|_| start + (rng.next() as u128 * span) / u64::MAX as u128)
+        .collect()
+}
+
+/// The text `--format text` must produce.
+pub fn text_of(ps: &[u128]) -> Vec<u8> {
+    ps.iter()
+        .map(|p| format!("{p}\n"))
+        .collect::<String>()
+        .into_bytes()
+}
+
+pub fn job(start: u128, stop: u128, format: Format) -> JobSpec {
+    JobSpec {
+        start,
+        stop,
+        format,
+        kernel: "auto".into(),
+    }
+}
+
+/// Writes a whole job to `path` without interruption.
+pub fn write_all(path: &Path, job: &JobSpec, chunks: &[Chunk]) -> Vec<u8> {
+    let mut w = OutputWriter::create(path, job, true).unwrap();
+    for c in chunks {
+        w.append(c.start, c.stop, &c.gaps).unwrap();
+    }
+    w.finish().unwrap();
+    std::fs::read(path).unwrap()
+}
+
+/// A fresh scratch folder for one test.
+pub fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("pc-output-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}

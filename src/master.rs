@@ -64,7 +64,10 @@ pub struct Summary {
 #[derive(Debug)]
 pub enum MasterError {
     Output(OutputError),
-    Io { what: &'static str, source: io::Error },
+    Io {
+        what: &'static str,
+        source: io::Error,
+    },
 }
 
 impl std::fmt::Display for MasterError {
@@ -119,12 +122,20 @@ struct Master {
 }
 
 /// Runs the job on `listener` until every number is written. Workers may come and go.
-pub fn run(cfg: MasterConfig, output: Output, listener: std::net::TcpListener) -> Result<Summary, MasterError> {
+pub fn run(
+    cfg: MasterConfig,
+    output: Output,
+    listener: std::net::TcpListener,
+) -> Result<Summary, MasterError> {
     let io = |what| move |source| MasterError::Io { what, source };
-    listener.set_nonblocking(true).map_err(io("listening socket"))?;
+    listener
+        .set_nonblocking(true)
+        .map_err(io("listening socket"))?;
     let mut listener = TcpListener::from_std(listener);
     let poll = Poll::new().map_err(io("creating the event loop"))?;
-    poll.registry().register(&mut listener, LISTENER, Interest::READABLE).map_err(io("listening socket"))?;
+    poll.registry()
+        .register(&mut listener, LISTENER, Interest::READABLE)
+        .map_err(io("listening socket"))?;
     let mode = match output {
         Output::Primes(_) => Mode::Primes,
         Output::Count => Mode::Count,
@@ -175,7 +186,10 @@ impl Master {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
                 }
-                return Err(MasterError::Io { what: "waiting for events", source: e });
+                return Err(MasterError::Io {
+                    what: "waiting for events",
+                    source: e,
+                });
             }
             for ev in events.iter() {
                 match ev.token() {
@@ -202,12 +216,18 @@ impl Master {
     /// Time until the next thing that must happen without an event.
     fn timeout(&self) -> Duration {
         let now = self.now();
-        let mut t = self.progress.next_due().saturating_duration_since(Instant::now());
+        let mut t = self
+            .progress
+            .next_due()
+            .saturating_duration_since(Instant::now());
         if let Some(d) = self.sched.next_deadline() {
             t = t.min(d.saturating_sub(now));
         }
         if matches!(self.output, Output::Primes(_)) {
-            t = t.min(self.next_checkpoint.saturating_duration_since(Instant::now()));
+            t = t.min(
+                self.next_checkpoint
+                    .saturating_duration_since(Instant::now()),
+            );
         }
         t.min(Duration::from_secs(1))
     }
@@ -231,7 +251,10 @@ impl Master {
             if let Output::Primes(w) = &mut self.output {
                 let began = Instant::now();
                 w.checkpoint()?;
-                debug!("master: checkpoint in {:.1} ms", began.elapsed().as_secs_f64() * 1e3);
+                debug!(
+                    "master: checkpoint in {:.1} ms",
+                    began.elapsed().as_secs_f64() * 1e3
+                );
             }
             self.next_checkpoint = Instant::now() + self.cfg.checkpoint;
         }
@@ -248,7 +271,11 @@ impl Master {
                     let id = self.next_id;
                     self.next_id += 1;
                     let _ = stream.set_nodelay(true);
-                    if let Err(e) = self.poll.registry().register(&mut stream, Token(id as usize), Interest::READABLE) {
+                    if let Err(e) = self.poll.registry().register(
+                        &mut stream,
+                        Token(id as usize),
+                        Interest::READABLE,
+                    ) {
                         warn!("master: cannot watch connection from {peer}: {e}");
                         continue;
                     }
@@ -280,10 +307,16 @@ impl Master {
     fn read(&mut self, id: WorkerId) -> Result<(), MasterError> {
         let mut buf = [0u8; 64 << 10];
         loop {
-            let Some(conn) = self.conns.get_mut(&id) else { return Ok(()) };
+            let Some(conn) = self.conns.get_mut(&id) else {
+                return Ok(());
+            };
             match conn.stream.read(&mut buf) {
                 Ok(0) => {
-                    let why = if conn.welcomed { "connection closed" } else { "closed before hello" };
+                    let why = if conn.welcomed {
+                        "connection closed"
+                    } else {
+                        "closed before hello"
+                    };
                     return self.close(id, why, None);
                 }
                 Ok(n) => {
@@ -299,7 +332,9 @@ impl Master {
 
     fn handle_frames(&mut self, id: WorkerId) -> Result<(), MasterError> {
         loop {
-            let Some(conn) = self.conns.get_mut(&id) else { return Ok(()) };
+            let Some(conn) = self.conns.get_mut(&id) else {
+                return Ok(());
+            };
             let (msg, used) = match wire::decode(&conn.inbuf) {
                 Ok(Some(x)) => x,
                 Ok(None) => return Ok(()),
@@ -324,7 +359,10 @@ impl Master {
                         wire::VERSION,
                         h.version
                     );
-                    let reply = Message::Error { code: ErrorCode::BadVersion, message: text.clone() };
+                    let reply = Message::Error {
+                        code: ErrorCode::BadVersion,
+                        message: text.clone(),
+                    };
                     return self.close(id, &text, Some(reply));
                 }
                 let welcome = Welcome {
@@ -339,14 +377,30 @@ impl Master {
                 if let Some(c) = self.conns.get_mut(&id) {
                     c.welcomed = true;
                     c.name = format!("{}@{}", h.name, c.peer.ip());
-                    info!("master: worker {id} joined: {} ({}, {} threads)", c.name, h.arch, threads);
+                    info!(
+                        "master: worker {id} joined: {} ({}, {} threads)",
+                        c.name, h.arch, threads
+                    );
                 }
                 self.send(id, &Message::Welcome(welcome));
-                let acts = self.sched.on(Event::Joined { worker: id, threads, name: h.name }, now);
+                let acts = self.sched.on(
+                    Event::Joined {
+                        worker: id,
+                        threads,
+                        name: h.name,
+                    },
+                    now,
+                );
                 self.apply(acts)
             }
             Message::Heartbeat { threads, .. } if welcomed => {
-                let acts = self.sched.on(Event::Heard { worker: id, threads: threads.max(1) }, now);
+                let acts = self.sched.on(
+                    Event::Heard {
+                        worker: id,
+                        threads: threads.max(1),
+                    },
+                    now,
+                );
                 self.apply(acts)
             }
             Message::Result(r) if welcomed => match check_result(&r, self.mode) {
@@ -366,13 +420,27 @@ impl Master {
                 }
                 Err(why) => {
                     let text = format!("chunk {}: {why}", r.chunk);
-                    let reply = Message::Error { code: ErrorCode::BadResult, message: text.clone() };
+                    let reply = Message::Error {
+                        code: ErrorCode::BadResult,
+                        message: text.clone(),
+                    };
                     self.close(id, &format!("bad result: {text}"), Some(reply))
                 }
             },
             other => {
-                let text = format!("unexpected {} {}", other.name(), if welcomed { "after welcome" } else { "before hello" });
-                let reply = Message::Error { code: ErrorCode::Malformed, message: text.clone() };
+                let text = format!(
+                    "unexpected {} {}",
+                    other.name(),
+                    if welcomed {
+                        "after welcome"
+                    } else {
+                        "before hello"
+                    }
+                );
+                let reply = Message::Error {
+                    code: ErrorCode::Malformed,
+                    message: text.clone(),
+                };
                 self.close(id, &text, Some(reply))
             }
         }
@@ -381,20 +449,34 @@ impl Master {
     fn apply(&mut self, actions: Vec<Action<Vec<u8>>>) -> Result<(), MasterError> {
         for a in actions {
             match a {
-                Action::Assign { worker, chunk, start, stop } => {
-                    self.send(worker, &Message::Assign(wire::Assign { chunk, start, stop }));
+                Action::Assign {
+                    worker,
+                    chunk,
+                    start,
+                    stop,
+                } => {
+                    self.send(
+                        worker,
+                        &Message::Assign(wire::Assign { chunk, start, stop }),
+                    );
                 }
                 Action::Cancel { worker, chunk } => self.send(worker, &Message::Cancel { chunk }),
-                Action::Write { start, stop, payload, .. } => {
+                Action::Write {
+                    start,
+                    stop,
+                    payload,
+                    ..
+                } => {
                     if let Output::Primes(w) = &mut self.output {
                         w.append(start, stop, &payload)?;
                     }
                 }
                 Action::Drop { worker, reason } => {
                     let reply = match &reason {
-                        DropReason::BadResult(why) => {
-                            Some(Message::Error { code: ErrorCode::BadResult, message: why.clone() })
-                        }
+                        DropReason::BadResult(why) => Some(Message::Error {
+                            code: ErrorCode::BadResult,
+                            message: why.clone(),
+                        }),
                         DropReason::Silent(_) => None,
                     };
                     self.disconnect(worker, &reason.to_string(), reply);
@@ -416,7 +498,9 @@ impl Master {
     /// Writes the connection's output buffer until the socket would block; watches
     /// for writability only while bytes are left.
     fn flush(&mut self, id: WorkerId) {
-        let Some(c) = self.conns.get_mut(&id) else { return };
+        let Some(c) = self.conns.get_mut(&id) else {
+            return;
+        };
         let mut sent = 0;
         let mut failed = None;
         while sent < c.outbuf.len() {
@@ -442,15 +526,29 @@ impl Master {
         }
         let want = !c.outbuf.is_empty();
         if want != c.writable {
-            let interest = if want { Interest::READABLE | Interest::WRITABLE } else { Interest::READABLE };
-            if self.poll.registry().reregister(&mut c.stream, Token(id as usize), interest).is_ok() {
+            let interest = if want {
+                Interest::READABLE | Interest::WRITABLE
+            } else {
+                Interest::READABLE
+            };
+            if self
+                .poll
+                .registry()
+                .reregister(&mut c.stream, Token(id as usize), interest)
+                .is_ok()
+            {
                 c.writable = want;
             }
         }
     }
 
     /// Closes a connection (sending `reply` first, best effort) and tells the scheduler.
-    fn close(&mut self, id: WorkerId, why: &str, reply: Option<Message>) -> Result<(), MasterError> {
+    fn close(
+        &mut self,
+        id: WorkerId,
+        why: &str,
+        reply: Option<Message>,
+    ) -> Result<(), MasterError> {
         let welcomed = self.conns.get(&id).is_some_and(|c| c.welcomed);
         self.disconnect(id, why, reply);
         if welcomed {
@@ -462,7 +560,9 @@ impl Master {
 
     /// Closes a connection without telling the scheduler (it dropped the worker itself).
     fn disconnect(&mut self, id: WorkerId, why: &str, reply: Option<Message>) {
-        let Some(mut c) = self.conns.remove(&id) else { return };
+        let Some(mut c) = self.conns.remove(&id) else {
+            return;
+        };
         if c.welcomed {
             info!("master: worker {id} ({}) lost: {why}", c.name);
         } else {
@@ -483,7 +583,13 @@ impl Master {
     fn broadcast_shutdown(&mut self, reason: ShutdownReason, message: &str) {
         let ids: Vec<WorkerId> = self.conns.keys().copied().collect();
         for id in &ids {
-            self.send(*id, &Message::Shutdown { reason, message: message.to_string() });
+            self.send(
+                *id,
+                &Message::Shutdown {
+                    reason,
+                    message: message.to_string(),
+                },
+            );
         }
         let until = Instant::now() + Duration::from_secs(2);
         while Instant::now() < until && self.conns.values().any(|c| !c.outbuf.is_empty()) {
@@ -514,7 +620,12 @@ impl Master {
             }
         }
         self.broadcast_shutdown(ShutdownReason::Done, "job complete");
-        Ok(Summary { numbers: progress.numbers_done, primes: progress.primes, elapsed, shares: self.sched.shares() })
+        Ok(Summary {
+            numbers: progress.numbers_done,
+            primes: progress.primes,
+            elapsed,
+            shares: self.sched.shares(),
+        })
     }
 }
 
@@ -536,7 +647,10 @@ pub fn check_result(r: &ChunkResult, mode: Mode) -> Result<(), String> {
             gaps::check(&r.gaps, r.start, r.stop, r.count).map_err(|e| e.to_string())?;
             let d = gaps::digest(&r.gaps);
             if d != r.digest {
-                return Err(format!("digest {:#018x} does not match the primes ({d:#018x})", r.digest));
+                return Err(format!(
+                    "digest {:#018x} does not match the primes ({d:#018x})",
+                    r.digest
+                ));
             }
             Ok(())
         }
@@ -558,7 +672,12 @@ impl Progress {
         // SAFETY: isatty only inspects the descriptor.
         let tty = unsafe { libc::isatty(2) } == 1;
         let every = if tty { PROGRESS_TTY } else { PROGRESS_LOG };
-        Progress { quiet, tty, next: Instant::now() + every, shown: false }
+        Progress {
+            quiet,
+            tty,
+            next: Instant::now() + every,
+            shown: false,
+        }
     }
 
     fn next_due(&self) -> Instant {
@@ -575,9 +694,17 @@ impl Progress {
         }
         let p = sched.progress();
         let secs = started.elapsed().as_secs_f64();
-        let frac = if p.numbers_total == 0 { 1.0 } else { p.numbers_done as f64 / p.numbers_total as f64 };
+        let frac = if p.numbers_total == 0 {
+            1.0
+        } else {
+            p.numbers_done as f64 / p.numbers_total as f64
+        };
         let rate = p.numbers_done as f64 / secs.max(1e-9);
-        let eta = if rate > 0.0 { (p.numbers_total - p.numbers_done) as f64 / rate } else { f64::INFINITY };
+        let eta = if rate > 0.0 {
+            (p.numbers_total - p.numbers_done) as f64 / rate
+        } else {
+            f64::INFINITY
+        };
         let line = format!(
             "{:5.1}% {}/{} numbers, {} primes, {}/s, {} workers, {} threads, ETA {}",
             frac * 100.0,
@@ -609,7 +736,14 @@ impl Progress {
 
 /// 1234567 -> "1.23M".
 pub fn human(x: f64) -> String {
-    const UNITS: [(f64, &str); 6] = [(1e18, "E"), (1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")];
+    const UNITS: [(f64, &str); 6] = [
+        (1e18, "E"),
+        (1e15, "P"),
+        (1e12, "T"),
+        (1e9, "G"),
+        (1e6, "M"),
+        (1e3, "k"),
+    ];
     for (scale, unit) in UNITS {
         if x >= scale {
             return format!("{:.2}{unit}", x / scale);
@@ -642,7 +776,15 @@ mod tests {
             e.push(p);
         }
         let gaps = e.into_bytes();
-        let good = ChunkResult { chunk: 0, start: 10, stop: 20, count: 4, digest: gaps::digest(&gaps), compute_us: 1, gaps };
+        let good = ChunkResult {
+            chunk: 0,
+            start: 10,
+            stop: 20,
+            count: 4,
+            digest: gaps::digest(&gaps),
+            compute_us: 1,
+            gaps,
+        };
         assert_eq!(check_result(&good, Mode::Primes), Ok(()));
         let mut bad = good.clone();
         bad.count = 5;

@@ -43,14 +43,22 @@ pub enum WorkerError {
     /// `once` was asked and the master could not be reached or was lost.
     Unreachable { master: String, source: io::Error },
     /// The master refused us for good (wrong protocol or magic).
-    Refused { master: String, code: ErrorCode, message: String },
+    Refused {
+        master: String,
+        code: ErrorCode,
+        message: String,
+    },
 }
 
 impl std::fmt::Display for WorkerError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             WorkerError::Unreachable { master, source } => write!(f, "master {master}: {source}"),
-            WorkerError::Refused { master, code, message } => {
+            WorkerError::Refused {
+                master,
+                code,
+                message,
+            } => {
                 write!(f, "master {master} refused this worker ({code}): {message}")
             }
         }
@@ -73,7 +81,10 @@ impl Backoff {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos() as u64);
-        Backoff { next: Self::FIRST, seed: nanos ^ ((std::process::id() as u64) << 32) | 1 }
+        Backoff {
+            next: Self::FIRST,
+            seed: nanos ^ ((std::process::id() as u64) << 32) | 1,
+        }
     }
 
     /// The wait before the next attempt (±20 % jitter), doubling up to the cap.
@@ -106,14 +117,25 @@ pub fn run(cfg: &WorkerConfig) -> Result<(), WorkerError> {
         match session(cfg, &mut threads, &mut backoff) {
             Ok(End::Finished) => return Ok(()),
             Ok(End::Refused { code, message }) => {
-                return Err(WorkerError::Refused { master: cfg.master.clone(), code, message })
+                return Err(WorkerError::Refused {
+                    master: cfg.master.clone(),
+                    code,
+                    message,
+                })
             }
             Ok(End::Lost(source)) | Err(source) => {
                 if cfg.once {
-                    return Err(WorkerError::Unreachable { master: cfg.master.clone(), source });
+                    return Err(WorkerError::Unreachable {
+                        master: cfg.master.clone(),
+                        source,
+                    });
                 }
                 let wait = backoff.wait();
-                info!("worker: master {} unavailable ({source}); retrying in {:.1} s", cfg.master, wait.as_secs_f64());
+                info!(
+                    "worker: master {} unavailable ({source}); retrying in {:.1} s",
+                    cfg.master,
+                    wait.as_secs_f64()
+                );
                 thread::sleep(wait);
             }
         }
@@ -149,14 +171,24 @@ fn session(cfg: &WorkerConfig, threads: &mut u32, backoff: &mut Backoff) -> io::
         None => return Err(protocol("timed out waiting for welcome".into())),
     };
     if welcome.version != wire::VERSION {
-        let message = format!("master speaks protocol {}, this worker {}", welcome.version, wire::VERSION);
-        return Ok(End::Refused { code: ErrorCode::BadVersion, message });
+        let message = format!(
+            "master speaks protocol {}, this worker {}",
+            welcome.version,
+            wire::VERSION
+        );
+        return Ok(End::Refused {
+            code: ErrorCode::BadVersion,
+            message,
+        });
     }
     backoff.reset();
     if welcome.threads > 0 {
         *threads = welcome.threads;
     }
-    info!("worker {}: joined {} with {} threads", welcome.worker_id, cfg.master, threads);
+    info!(
+        "worker {}: joined {} with {} threads",
+        welcome.worker_id, cfg.master, threads
+    );
     let pool = Pool::start(&welcome, *threads, stream.try_clone()?);
     let heartbeat = Duration::from_millis(welcome.heartbeat_ms.max(100) as u64);
     stream.set_read_timeout(Some(heartbeat / 2))?;
@@ -167,7 +199,13 @@ fn session(cfg: &WorkerConfig, threads: &mut u32, backoff: &mut Backoff) -> io::
 }
 
 /// Reads frames until the session ends, keeping heartbeats going.
-fn serve(reader: &mut FrameReader, pool: &Pool, stream: &TcpStream, heartbeat: Duration, threads: &mut u32) -> End {
+fn serve(
+    reader: &mut FrameReader,
+    pool: &Pool,
+    stream: &TcpStream,
+    heartbeat: Duration,
+    threads: &mut u32,
+) -> End {
     let mut last_beat = Instant::now();
     loop {
         if last_beat.elapsed() >= heartbeat {
@@ -191,7 +229,11 @@ fn serve(reader: &mut FrameReader, pool: &Pool, stream: &TcpStream, heartbeat: D
                 pool.resize(n);
             }
             Message::Shutdown { reason, message } => {
-                info!("worker: master ends the job ({}){}", reason.name(), suffix(&message));
+                info!(
+                    "worker: master ends the job ({}){}",
+                    reason.name(),
+                    suffix(&message)
+                );
                 let _ = stream.shutdown(Shutdown::Both);
                 return match reason {
                     ShutdownReason::Done | ShutdownReason::Stopped => End::Finished,
@@ -240,7 +282,10 @@ struct FrameReader {
 
 impl FrameReader {
     fn new(stream: TcpStream) -> Self {
-        FrameReader { stream, buf: Vec::with_capacity(64 << 10) }
+        FrameReader {
+            stream,
+            buf: Vec::with_capacity(64 << 10),
+        }
     }
 
     fn next(&mut self) -> io::Result<Option<Message>> {
@@ -255,9 +300,19 @@ impl FrameReader {
             }
             let mut chunk = [0u8; 16 << 10];
             match self.stream.read(&mut chunk) {
-                Ok(0) => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "master closed the connection")),
+                Ok(0) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "master closed the connection",
+                    ))
+                }
                 Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
-                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
                     return Ok(None)
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -308,8 +363,17 @@ impl Pool {
             busy: 0,
             stop: false,
         };
-        let shared = Shared { state: Mutex::new(state), wake: Condvar::new(), out: Mutex::new(out), mode: welcome.mode, kernel };
-        let pool = Pool { shared: Arc::new(shared), handles: Mutex::new(Vec::new()) };
+        let shared = Shared {
+            state: Mutex::new(state),
+            wake: Condvar::new(),
+            out: Mutex::new(out),
+            mode: welcome.mode,
+            kernel,
+        };
+        let pool = Pool {
+            shared: Arc::new(shared),
+            handles: Mutex::new(Vec::new()),
+        };
         pool.resize(threads);
         pool
     }
@@ -405,7 +469,10 @@ fn compute(shared: Arc<Shared>, index: u32) {
         }
         let msg = Message::Result(result);
         if msg.encoded_len() > wire::MAX_FRAME_LEN as usize + wire::LEN_PREFIX {
-            warn!("worker: chunk {} gives a result too large for one frame; dropping the connection", task.chunk);
+            warn!(
+                "worker: chunk {} gives a result too large for one frame; dropping the connection",
+                task.chunk
+            );
             let out = shared.out.lock().expect("socket lock");
             let _ = out.shutdown(Shutdown::Both);
             continue;
@@ -428,7 +495,11 @@ pub fn compute_chunk(kernel: &mut Kernel, mode: Mode, task: &wire::Assign) -> Ch
             (enc.count(), enc.into_bytes())
         }
     };
-    let digest = if gaps.is_empty() { 0 } else { gaps::digest(&gaps) };
+    let digest = if gaps.is_empty() {
+        0
+    } else {
+        gaps::digest(&gaps)
+    };
     ChunkResult {
         chunk: task.chunk,
         start: task.start,
@@ -457,7 +528,11 @@ mod tests {
     #[test]
     fn chunk_result_checks_out() {
         let mut k = Kernel::new(KernelKind::Auto);
-        let task = wire::Assign { chunk: 3, start: 100, stop: 200 };
+        let task = wire::Assign {
+            chunk: 3,
+            start: 100,
+            stop: 200,
+        };
         let r = compute_chunk(&mut k, Mode::Primes, &task);
         assert_eq!(r.count, 21);
         gaps::check(&r.gaps, 100, 200, 21).unwrap();

@@ -30,23 +30,83 @@ const TWO64: u128 = 1 << 64;
 
 fn sieve_rows() -> Vec<Row> {
     vec![
-        Row { label: "1e9", start: 1_000_000_000, width: 1_000_000_000, quick_width: 100_000_000 },
-        Row { label: "1e12", start: 1_000_000_000_000, width: 10_000_000_000, quick_width: 1_000_000_000 },
-        Row { label: "1e15", start: 1_000_000_000_000_000, width: 1_000_000_000, quick_width: 100_000_000 },
-        Row { label: "1e18", start: 1_000_000_000_000_000_000, width: 100_000_000, quick_width: 10_000_000 },
-        Row { label: "2^64-1e7", start: TWO64 - 10_000_000, width: 10_000_000 - 1, quick_width: 10_000_000 - 1 },
-        Row { label: "2^64", start: TWO64, width: 10_000_000, quick_width: 1_000_000 },
-        Row { label: "1e30", start: 1_000_000_000_000_000_000_000_000_000_000, width: 1_000_000, quick_width: 100_000 },
+        Row {
+            label: "1e9",
+            start: 1_000_000_000,
+            width: 1_000_000_000,
+            quick_width: 100_000_000,
+        },
+        Row {
+            label: "1e12",
+            start: 1_000_000_000_000,
+            width: 10_000_000_000,
+            quick_width: 1_000_000_000,
+        },
+        Row {
+            label: "1e15",
+            start: 1_000_000_000_000_000,
+            width: 1_000_000_000,
+            quick_width: 100_000_000,
+        },
+        Row {
+            label: "1e18",
+            start: 1_000_000_000_000_000_000,
+            width: 100_000_000,
+            quick_width: 10_000_000,
+        },
+        Row {
+            label: "2^64-1e7",
+            start: TWO64 - 10_000_000,
+            width: 10_000_000 - 1,
+            quick_width: 10_000_000 - 1,
+        },
+        Row {
+            label: "2^64",
+            start: TWO64,
+            width: 10_000_000,
+            quick_width: 1_000_000,
+        },
+        Row {
+            label: "1e30",
+            start: 1_000_000_000_000_000_000_000_000_000_000,
+            width: 1_000_000,
+            quick_width: 100_000,
+        },
     ]
 }
 
 fn trial_rows() -> Vec<Row> {
     vec![
-        Row { label: "1e9", start: 1_000_000_000, width: 2_000_000, quick_width: 200_000 },
-        Row { label: "1e12", start: 1_000_000_000_000, width: 200_000, quick_width: 20_000 },
-        Row { label: "1e18", start: 1_000_000_000_000_000_000, width: 1_000, quick_width: 100 },
-        Row { label: "2^64-1e3", start: TWO64 - 1_000, width: 1_000 - 1, quick_width: 99 },
-        Row { label: "2^64", start: TWO64, width: 300, quick_width: 60 },
+        Row {
+            label: "1e9",
+            start: 1_000_000_000,
+            width: 2_000_000,
+            quick_width: 200_000,
+        },
+        Row {
+            label: "1e12",
+            start: 1_000_000_000_000,
+            width: 200_000,
+            quick_width: 20_000,
+        },
+        Row {
+            label: "1e18",
+            start: 1_000_000_000_000_000_000,
+            width: 1_000,
+            quick_width: 100,
+        },
+        Row {
+            label: "2^64-1e3",
+            start: TWO64 - 1_000,
+            width: 1_000 - 1,
+            quick_width: 99,
+        },
+        Row {
+            label: "2^64",
+            start: TWO64,
+            width: 300,
+            quick_width: 60,
+        },
     ]
 }
 
@@ -72,9 +132,18 @@ fn line(kernel: &str, row: &Row, width: u128, secs: f64, primes: u64, extra: &st
 
 /// Runs every measurement and prints the table.
 pub fn run(quick: bool) {
-    println!("primecluster bench ({}; one thread per kernel)", if quick { "quick" } else { "full" });
-    println!("{:<14} {:<10} {:>9} {:>11} {:>12} {:>12}", "kernel", "at", "numbers", "time", "numbers", "primes");
-    let has_primesieve = Command::new("primesieve").arg("--version").output().is_ok_and(|o| o.status.success());
+    println!(
+        "primecluster bench ({}; one thread per kernel)",
+        if quick { "quick" } else { "full" }
+    );
+    println!(
+        "{:<14} {:<10} {:>9} {:>11} {:>12} {:>12}",
+        "kernel", "at", "numbers", "time", "numbers", "primes"
+    );
+    let has_primesieve = Command::new("primesieve")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
     let mut kernel = Kernel::new(KernelKind::Auto);
     for row in sieve_rows() {
         let width = if quick { row.quick_width } else { row.width };
@@ -84,7 +153,10 @@ pub fn run(quick: bool) {
         if has_primesieve && stop < TWO64 {
             extra = match primesieve_count(row.start, stop) {
                 Some((ps_secs, ps_count)) if ps_count == primes => {
-                    format!("primesieve -t1 {ps_secs:.3} s, ratio {:.2}x", secs / ps_secs)
+                    format!(
+                        "primesieve -t1 {ps_secs:.3} s, ratio {:.2}x",
+                        secs / ps_secs
+                    )
                 }
                 Some((_, ps_count)) => format!("COUNT MISMATCH: primesieve says {ps_count}"),
                 None => "primesieve failed".into(),
@@ -98,13 +170,22 @@ pub fn run(quick: bool) {
                 kernel.primes(row.start, row.start + w - 1, &mut enc);
                 enc.count()
             });
-            line("auto primes", &row, w, secs, primes, "(gap-encoded, as a worker ships them)");
+            line(
+                "auto primes",
+                &row,
+                w,
+                secs,
+                primes,
+                "(gap-encoded, as a worker ships them)",
+            );
         }
     }
     bench_trial(quick);
     bench_master(quick);
     if !has_primesieve {
-        println!("(primesieve is not on the PATH: `apt-get install primesieve-bin` adds the comparison)");
+        println!(
+            "(primesieve is not on the PATH: `apt-get install primesieve-bin` adds the comparison)"
+        );
     }
 }
 
@@ -120,7 +201,14 @@ fn bench_trial(quick: bool) {
             let mut c = Kernel::with_trial(KernelKind::Trial, Trial::new(TrialImpl::C));
             let (cs, cp) = time(|| c.count(row.start, stop));
             let same = if cp == rp { "" } else { " COUNT MISMATCH" };
-            line("trial c", &row, width, cs, cp, &format!("C/Rust time {:.2}{same}", cs / rs));
+            line(
+                "trial c",
+                &row,
+                width,
+                cs,
+                cp,
+                &format!("C/Rust time {:.2}{same}", cs / rs),
+            );
         }
     }
     if !c_built {
@@ -133,12 +221,20 @@ fn bench_trial(quick: bool) {
 fn primesieve_count(start: u128, stop: u128) -> Option<(f64, u64)> {
     let t = Instant::now();
     let out = Command::new("primesieve")
-        .args([start.to_string(), stop.to_string(), "-t1".into(), "-c1".into()])
+        .args([
+            start.to_string(),
+            stop.to_string(),
+            "-t1".into(),
+            "-c1".into(),
+        ])
         .output()
         .ok()?;
     let secs = t.elapsed().as_secs_f64();
     let text = String::from_utf8_lossy(&out.stdout);
-    let count = text.lines().filter_map(|l| l.rsplit(':').next()?.trim().parse().ok()).next_back()?;
+    let count = text
+        .lines()
+        .filter_map(|l| l.rsplit(':').next()?.trim().parse().ok())
+        .next_back()?;
     Some((secs, count))
 }
 
@@ -158,7 +254,15 @@ fn bench_master(quick: bool) {
         kernel.primes(start, end, &mut enc);
         let count = enc.count();
         let gaps = enc.into_bytes();
-        let r = ChunkResult { chunk: id, start, stop: end, count, digest: gaps::digest(&gaps), compute_us: 1000, gaps };
+        let r = ChunkResult {
+            chunk: id,
+            start,
+            stop: end,
+            count,
+            digest: gaps::digest(&gaps),
+            compute_us: 1000,
+            gaps,
+        };
         let mut f = Vec::new();
         wire::encode(&Message::Result(r), &mut f);
         frames.push((id, start, end, f));
@@ -172,7 +276,12 @@ fn bench_master(quick: bool) {
     let dir = std::env::temp_dir().join(format!("primecluster-bench-{}", std::process::id()));
     let _ = std::fs::create_dir_all(&dir);
     let path = dir.join("bench.pcc");
-    let spec = JobSpec { start: 0, stop, format: Format::Compact, kernel: "auto".into() };
+    let spec = JobSpec {
+        start: 0,
+        stop,
+        format: Format::Compact,
+        kernel: "auto".into(),
+    };
     let mut writer = match OutputWriter::create(&path, &spec, true) {
         Ok(w) => w,
         Err(e) => return println!("master bench skipped: {e}"),
@@ -185,9 +294,18 @@ fn bench_master(quick: bool) {
     let t0 = Instant::now();
     let mut primes = 0u64;
     let now = Duration::ZERO;
-    let mut acts = sched.on(Event::Joined { worker: 1, threads: 4096, name: "bench".into() }, now);
+    let mut acts = sched.on(
+        Event::Joined {
+            worker: 1,
+            threads: 4096,
+            name: "bench".into(),
+        },
+        now,
+    );
     for (_, _, _, frame) in &frames {
-        let Ok(Some((Message::Result(r), _))) = wire::decode(frame) else { return println!("master bench: bad frame") };
+        let Ok(Some((Message::Result(r), _))) = wire::decode(frame) else {
+            return println!("master bench: bad frame");
+        };
         if let Err(e) = check_result(&r, Mode::Primes) {
             return println!("master bench: {e}");
         }
@@ -203,7 +321,14 @@ fn bench_master(quick: bool) {
         };
         acts.extend(sched.on(ev, now));
         for a in acts.drain(..) {
-            if let Action::Write { start, stop, count, payload, .. } = a {
+            if let Action::Write {
+                start,
+                stop,
+                count,
+                payload,
+                ..
+            } = a
+            {
                 primes += count;
                 if let Err(e) = writer.append(start, stop, &payload) {
                     return println!("master bench: {e}");

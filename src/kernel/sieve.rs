@@ -61,14 +61,21 @@ const BLOCK_BYTES: usize = 16 * 1024;
 /// Largest "small" sieving prime: at least a few unrolled steps per block.
 const SMALL_MAX: u64 = (BLOCK_BYTES / 4) as u64;
 
-/// Largest sieving prime kept in the table; sets the memory bound (see the header).
+/// Largest sieving prime set up; sets the memory bound (see the header).
 const TABLE_LIMIT: u64 = 100_000_000;
+
+/// Largest prime sieved every segment rather than through the buckets.
+const MEDIUM_MAX: u64 = 2 * SEGMENT_BYTES as u64;
+
+/// Number of buckets: more than the most segments a next multiple can lie ahead (one
+/// segment plus p bytes, for p up to `TABLE_LIMIT`).
+const RING: usize = TABLE_LIMIT as usize / SEGMENT_BYTES + 4;
+
+/// Sieving primes per bucket page (4 KiB).
+const PAGE: usize = 512;
 
 /// Largest stop the sieve takes: its square root must not pass `TABLE_LIMIT`.
 pub const MAX_STOP: u64 = (TABLE_LIMIT + 1) * (TABLE_LIMIT + 1) - 1;
-
-/// Sieving primes per table chunk: the table grows a chunk at a time.
-const CHUNK: usize = 1 << 16;
 
 /// The pre-sieve patterns: each covers the product of its primes in bytes, and one
 /// pass ANDs it into a block. The first is copied rather than AND-ed.
@@ -195,47 +202,187 @@ struct SmallPrime {
     masks: [u8; 8],
 }
 
-/// A medium sieving prime, packed into 8 bytes: `(p/30) << 3 | class of p mod 30` and
-/// `next byte offset from the current segment << 3 | wheel index of the cofactor`.
+/// A sieving prime above `SMALL_MAX`, packed into 8 bytes: `(p/30) << 3 | class of
+/// p mod 30`, and `next multiple's byte offset << 3 | wheel index of its cofactor`.
+/// A medium prime's offset is from the current segment; a bucketed prime's is from the
+/// start of the aligned segment its bucket stands for.
 #[derive(Clone, Copy)]
-struct MediumPrime {
+struct Wheeled {
     p30_class: u32,
     offset_wheel: u32,
 }
 
-impl MediumPrime {
-    fn prime(self) -> u64 {
-        let p30 = u64::from(self.p30_class >> 3);
-        30 * p30 + WHEEL[(self.p30_class & 7) as usize]
+impl Wheeled {
+    fn new(p: u64, offset: u64, wheel: usize) -> Self {
+        Wheeled {
+            p30_class: ((p / 30) as u32) << 3 | bit_of(p % 30),
+            offset_wheel: (offset as u32) << 3 | wheel as u32,
+        }
     }
 }
 
 /// The least multiple `p*q >= lower` with `q` prime to 30, as (byte index, class of q).
-fn first_multiple(p: u64, lower: u64) -> (u128, usize) {
+fn first_multiple(p: u64, lower: u64) -> (u64, usize) {
     let q_min = lower.div_ceil(p);
     let class = NEXT_CLASS[(q_min % 30) as usize] as usize;
     let q = u128::from(q_min - q_min % 30) + u128::from(WHEEL[class]);
-    (u128::from(p) * q / 30, class)
+    // At most (2^64 - 1 + 30p) / 30 < 2^64.
+    ((u128::from(p) * q / 30) as u64, class)
+}
+
+/// Sieving primes too big to hit every segment (primesieve's EratBig): each waits in
+/// the bucket of the aligned segment its next multiple falls in, so a segment only
+/// touches the primes that hit it. Buckets are lists of fixed-size pages from a shared
+/// pool, so memory is the primes themselves plus at most one part-filled page per
+/// bucket, and nothing is reallocated or copied as buckets fill and drain.
+struct Buckets {
+    pages: Vec<Vec<Wheeled>>,
+    free: Vec<u32>,
+    /// Per bucket (aligned segment number mod `RING`), the pages holding it.
+    slots: Vec<Vec<u32>>,
+}
+
+impl Buckets {
+    fn new() -> Self {
+        Buckets {
+            pages: Vec::new(),
+            free: Vec::new(),
+            slots: (0..RING).map(|_| Vec::new()).collect(),
+        }
+    }
+
+    fn push(&mut self, slot: usize, w: Wheeled) {
+        let last = self.slots[slot].last().copied();
+        let page = match last {
+            Some(pg) if self.pages[pg as usize].len() < PAGE => pg,
+            _ => {
+                let pg = match self.free.pop() {
+                    Some(pg) => pg,
+                    None => {
+                        self.pages.push(Vec::with_capacity(PAGE));
+                        (self.pages.len() - 1) as u32
+                    }
+                };
+                self.slots[slot].push(pg);
+                pg
+            }
+        };
+        self.pages[page as usize].push(w);
+    }
+
+    /// Empties every bucket (after a jump), keeping the pages for reuse.
+    fn clear(&mut self) {
+        for slot in &mut self.slots {
+            for pg in slot.drain(..) {
+                self.pages[pg as usize].clear();
+                self.free.push(pg);
+            }
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.pages.capacity() * std::mem::size_of::<Vec<Wheeled>>()
+            + self.pages.iter().map(|p| p.capacity() * 8).sum::<usize>()
+            + self.free.capacity() * 4
+            + self
+                .slots
+                .iter()
+                .map(|s| 24 + s.capacity() * 4)
+                .sum::<usize>()
+    }
+}
+
+/// The primes above `SMALL_MAX` in ascending order, made on demand by a small odd-only
+/// segmented sieve: the sieve sets up each prime when its square comes in reach, so no
+/// table of all sieving primes is ever stored apart from their bucket entries.
+struct PrimeStream {
+    /// Odd primes up to 2^16, enough for every number below 2^32.
+    base: Vec<u64>,
+    /// Odd numbers `lo, lo + 2, ...`: still prime?
+    window: Vec<bool>,
+    lo: u64,
+    /// Next index of `window` to look at.
+    i: usize,
+}
+
+impl PrimeStream {
+    fn new() -> Self {
+        let base = primes_up_to(1 << 16)
+            .into_iter()
+            .skip(1)
+            .map(u64::from)
+            .collect();
+        let mut s = PrimeStream {
+            base,
+            window: vec![false; 1 << 14],
+            lo: 0,
+            i: 0,
+        };
+        s.reset();
+        s
+    }
+
+    /// Starts again from the first prime above `SMALL_MAX`.
+    fn reset(&mut self) {
+        self.lo = (SMALL_MAX + 1) | 1;
+        self.sieve_window();
+    }
+
+    fn sieve_window(&mut self) {
+        let (lo, n) = (self.lo, self.window.len() as u64);
+        let hi = lo + 2 * (n - 1);
+        self.window.fill(true);
+        for &p in &self.base {
+            if p * p > hi {
+                break;
+            }
+            let mut m = (lo.div_ceil(p) * p).max(p * p);
+            if m % 2 == 0 {
+                m += p;
+            }
+            while m <= hi {
+                self.window[((m - lo) / 2) as usize] = false;
+                m += 2 * p;
+            }
+        }
+        self.i = 0;
+    }
+
+    /// The next prime, without consuming it.
+    fn peek(&mut self) -> u64 {
+        loop {
+            if let Some(k) = self.window[self.i..].iter().position(|&b| b) {
+                self.i += k;
+                return self.lo + 2 * self.i as u64;
+            }
+            self.lo += 2 * self.window.len() as u64;
+            self.sieve_window();
+        }
+    }
+
+    /// Consumes the prime `peek` gave.
+    fn advance(&mut self) {
+        self.i += 1;
+    }
 }
 
 /// The segmented sieve; keeps its sieving primes between calls.
 pub struct Sieve {
     /// The bit array of one segment.
     segment: Vec<u8>,
-    /// Byte index of the next segment to sieve; all offsets are relative to it.
+    /// Byte index of the next segment to sieve; small and medium offsets are from it.
     pos: u64,
     /// Sieved value of byte `pos - 1`, when that byte was the last one sieved.
     last_byte: Option<u8>,
     small: Vec<SmallPrime>,
     /// How many of `small` have offsets valid at `pos`.
     small_active: usize,
-    /// Medium sieving primes in ascending order, in chunks of `CHUNK`.
-    medium: Vec<Vec<MediumPrime>>,
-    medium_len: usize,
-    /// How many of `medium` have offsets valid at `pos`.
-    medium_active: usize,
-    /// Every prime up to this is in `small` or `medium`.
-    table_max: u64,
+    /// Sieving primes in `SMALL_MAX + 1 ..= MEDIUM_MAX` set up so far.
+    medium: Vec<Wheeled>,
+    /// Larger sieving primes set up so far.
+    buckets: Buckets,
+    /// The sieving primes above `SMALL_MAX` not set up yet.
+    stream: PrimeStream,
     /// The batch handed to the sink, reused.
     out: Vec<u64>,
 }
@@ -264,9 +411,8 @@ impl Sieve {
             small,
             small_active: 0,
             medium: Vec::new(),
-            medium_len: 0,
-            medium_active: 0,
-            table_max: SMALL_MAX,
+            buckets: Buckets::new(),
+            stream: PrimeStream::new(),
             out: Vec::new(),
         }
     }
@@ -274,6 +420,18 @@ impl Sieve {
     /// Does the sieve take ranges ending at `stop` within its memory budget?
     pub fn handles(stop: u64) -> bool {
         stop <= MAX_STOP
+    }
+
+    /// Bytes this instance holds on the heap now (for the memory-bound test).
+    #[doc(hidden)]
+    pub fn heap_bytes(&self) -> usize {
+        self.segment.capacity()
+            + self.small.capacity() * std::mem::size_of::<SmallPrime>()
+            + self.medium.capacity() * 8
+            + self.buckets.heap_bytes()
+            + self.stream.base.capacity() * 8
+            + self.stream.window.capacity()
+            + self.out.capacity() * 8
     }
 
     /// Primes in start..=stop (inclusive both ends), ascending, delivered in batches
@@ -322,7 +480,6 @@ impl Sieve {
             "sieve: stop {stop} is past its memory budget (check Sieve::handles first)"
         );
         let (first, last) = (start / 30, stop / 30);
-        self.grow_table(stop.isqrt());
         match self.last_byte {
             // The call starts in the byte the last one ended in: reuse its value.
             Some(value) if first + 1 == self.pos => {
@@ -334,7 +491,9 @@ impl Sieve {
         }
         while self.pos <= last {
             let from = self.pos;
-            let len = (last - from + 1).min(SEGMENT_BYTES as u64) as usize;
+            // Segments are aligned to multiples of SEGMENT_BYTES, as the buckets are.
+            let to_boundary = SEGMENT_BYTES as u64 - from % SEGMENT_BYTES as u64;
+            let len = (last - from + 1).min(to_boundary) as usize;
             self.sieve_segment(len, stop);
             let seg = &mut self.segment[..len];
             if from == first {
@@ -350,11 +509,13 @@ impl Sieve {
         self.pos = pos;
         self.last_byte = None;
         self.small_active = 0;
-        self.medium_active = 0;
+        self.medium.clear();
+        self.buckets.clear();
+        self.stream.reset();
     }
 
     /// Sieves the `len` bytes at `pos` into `segment` and moves `pos` past them.
-    /// `stop` bounds which sieving primes may be needed (the table covers its root).
+    /// `stop` bounds which sieving primes may be needed.
     fn sieve_segment(&mut self, len: usize, stop: u64) {
         let end = u128::from(self.pos + len as u64) * 30 - 1;
         let top = end.min(u128::from(stop)) as u64;
@@ -373,7 +534,8 @@ impl Sieve {
                 *o -= len as u32;
             }
         }
-        cross_off_medium(seg, &mut self.medium, self.medium_active);
+        cross_off_medium(seg, &mut self.medium);
+        cross_off_big(seg, self.pos, &mut self.buckets);
         self.last_byte = Some(seg[len - 1]);
         self.pos += len as u64;
     }
@@ -388,7 +550,7 @@ impl Sieve {
                 return;
             }
             let (byte, class) = first_multiple(p, low.max(p * p));
-            let base = (byte - u128::from(self.pos)) as u32;
+            let base = (byte - self.pos) as u32;
             let steps = &STEPS[bit_of(p % 30) as usize];
             // Walk one turn of the wheel from the first multiple: the first multiple of
             // each cofactor class, with the bit it clears.
@@ -401,66 +563,22 @@ impl Sieve {
             }
             self.small_active += 1;
         }
-        while self.medium_active < self.medium_len {
-            let k = self.medium_active;
-            let mp = &mut self.medium[k / CHUNK][k % CHUNK];
-            let p = mp.prime();
+        loop {
+            let p = self.stream.peek();
             if p * p > top {
                 return;
             }
+            self.stream.advance();
             let (byte, class) = first_multiple(p, low.max(p * p));
-            let off = (byte - u128::from(self.pos)) as u32;
-            mp.offset_wheel = off << 3 | class as u32;
-            self.medium_active += 1;
-        }
-    }
-
-    /// Makes sure every prime up to `root` is in the table.
-    fn grow_table(&mut self, root: u64) {
-        if root <= self.table_max {
-            return;
-        }
-        // Grow ahead (at least doubling) so consecutive chunks rarely grow it again.
-        let target = root.max(self.table_max * 2).min(TABLE_LIMIT).max(root);
-        let base = primes_up_to(target.isqrt() as u32);
-        let mut odd = vec![true; 1 << 16];
-        let mut lo = (self.table_max + 1) | 1;
-        while lo <= target {
-            let hi = (lo + 2 * odd.len() as u64 - 2).min(target);
-            let n = ((hi - lo) / 2 + 1) as usize;
-            odd[..n].fill(true);
-            for &p in &base[1..] {
-                let p = u64::from(p);
-                if p * p > hi {
-                    break;
-                }
-                let mut m = (lo.div_ceil(p) * p).max(p * p);
-                if m % 2 == 0 {
-                    m += p;
-                }
-                while m <= hi {
-                    odd[((m - lo) / 2) as usize] = false;
-                    m += 2 * p;
-                }
+            if p <= MEDIUM_MAX {
+                self.medium.push(Wheeled::new(p, byte - self.pos, class));
+            } else {
+                let seg = byte / SEGMENT_BYTES as u64;
+                let off = byte % SEGMENT_BYTES as u64;
+                self.buckets
+                    .push((seg % RING as u64) as usize, Wheeled::new(p, off, class));
             }
-            for (i, _) in odd[..n].iter().enumerate().filter(|(_, &b)| b) {
-                self.push_medium(lo + 2 * i as u64);
-            }
-            lo = hi + 2;
         }
-        self.table_max = target;
-    }
-
-    fn push_medium(&mut self, p: u64) {
-        if self.medium_len % CHUNK == 0 {
-            self.medium.push(Vec::with_capacity(CHUNK));
-        }
-        let class = bit_of(p % 30);
-        self.medium[self.medium_len / CHUNK].push(MediumPrime {
-            p30_class: ((p / 30) as u32) << 3 | class,
-            offset_wheel: 0,
-        });
-        self.medium_len += 1;
     }
 }
 
@@ -605,31 +723,68 @@ fn cross_off_small(block: &mut [u8], lo: usize, sp: &mut SmallPrime) {
     sp.offsets = [o0, o1, o2, o3, o4, o5, o6, o7].map(|o| o as u32);
 }
 
-/// Crosses off the first `active` medium primes' multiples in `seg`, one at a time.
-fn cross_off_medium(seg: &mut [u8], medium: &mut [Vec<MediumPrime>], active: usize) {
+/// Crosses off the medium primes' multiples in `seg`, one at a time.
+fn cross_off_medium(seg: &mut [u8], medium: &mut [Wheeled]) {
     let len = seg.len();
-    let mut left = active;
-    for chunk in medium.iter_mut() {
-        let n = left.min(chunk.len());
-        for mp in &mut chunk[..n] {
-            let mut off = (mp.offset_wheel >> 3) as usize;
-            let mut j = (mp.offset_wheel & 7) as usize;
-            if off < len {
-                let p30 = (mp.p30_class >> 3) as usize;
-                let steps = &STEPS[(mp.p30_class & 7) as usize];
-                while off < len {
-                    let st = steps[j];
-                    seg[off] &= st.mask;
-                    off += p30 * st.dq as usize + st.corr as usize;
-                    j = (j + 1) & 7;
-                }
+    for mp in medium {
+        let mut off = (mp.offset_wheel >> 3) as usize;
+        let mut j = (mp.offset_wheel & 7) as usize;
+        if off < len {
+            let p30 = (mp.p30_class >> 3) as usize;
+            let steps = &STEPS[(mp.p30_class & 7) as usize];
+            while off < len {
+                let st = steps[j];
+                seg[off] &= st.mask;
+                off += p30 * st.dq as usize + st.corr as usize;
+                j = (j + 1) & 7;
             }
-            mp.offset_wheel = ((off - len) as u32) << 3 | j as u32;
         }
-        left -= n;
-        if left == 0 {
-            break;
+        mp.offset_wheel = ((off - len) as u32) << 3 | j as u32;
+    }
+}
+
+/// Crosses off the multiples of the bucketed primes due in `seg` (at byte `pos`), and
+/// files each prime under the aligned segment of its next multiple.
+fn cross_off_big(seg: &mut [u8], pos: u64, buckets: &mut Buckets) {
+    let seg_no = pos / SEGMENT_BYTES as u64;
+    let slot = (seg_no % RING as u64) as usize;
+    // Offsets are from the aligned segment's start; `seg` may be only part of it.
+    let skip = (pos % SEGMENT_BYTES as u64) as usize;
+    let end = skip + seg.len();
+    let mut list = std::mem::take(&mut buckets.slots[slot]);
+    for &pg in &list {
+        let page = std::mem::take(&mut buckets.pages[pg as usize]);
+        for w in &page {
+            let mut off = (w.offset_wheel >> 3) as usize;
+            let mut j = (w.offset_wheel & 7) as usize;
+            let p30 = (w.p30_class >> 3) as usize;
+            let steps = &STEPS[(w.p30_class & 7) as usize];
+            while off < end {
+                let st = steps[j];
+                seg[off - skip] &= st.mask;
+                off += p30 * st.dq as usize + st.corr as usize;
+                j = (j + 1) & 7;
+            }
+            let ahead = (off / SEGMENT_BYTES) as u64;
+            let next = ((seg_no + ahead) % RING as u64) as usize;
+            let off = off % SEGMENT_BYTES;
+            buckets.push(
+                next,
+                Wheeled {
+                    p30_class: w.p30_class,
+                    offset_wheel: (off as u32) << 3 | j as u32,
+                },
+            );
         }
+        let mut page = page;
+        page.clear();
+        buckets.pages[pg as usize] = page;
+        buckets.free.push(pg);
+    }
+    // Keep the list's capacity for this bucket unless it was refilled meanwhile.
+    if buckets.slots[slot].is_empty() {
+        list.clear();
+        buckets.slots[slot] = list;
     }
 }
 

@@ -1,7 +1,391 @@
-//! PLACEHOLDER (being written): segmented sieve of Eratosthenes below 2^64.
+//! Segmented sieve of Eratosthenes on a mod-30 wheel, for ranges below 2^64.
+//!
+//! # Layout of the bit array
+//! One byte stands for 30 consecutive integers: byte `b` bit `k` is the number
+//! `30*b + WHEEL[k]` with `WHEEL = [1, 7, 11, 13, 17, 19, 23, 29]`, the residues prime to
+//! 30 (as primesieve does). Multiples of 2, 3 and 5 are never stored, so a segment of
+//! `SEGMENT_BYTES` covers 30 times as many integers; 2, 3 and 5 are emitted by hand.
+//!
+//! # Crossing off, by size of the sieving prime (primesieve's split)
+//! - pre-sieve: the primes 7..=101 are crossed off by AND-ing periodic byte patterns
+//!   (a few KiB each), far cheaper than crossing off their dense multiples one by one.
+//! - small primes (up to `SMALL_MAX`): for a prime p with p mod 30 fixed, the multiples
+//!   `p*q` with `q` in one wheel class lie exactly p bytes apart and always hit the same
+//!   bit, so each prime keeps 8 byte offsets and crosses off 8 multiples per step of an
+//!   unrolled loop. They work per L1-sized block of the segment.
+//! - medium primes (above `SMALL_MAX`): few hits per segment, one multiple at a time
+//!   with a table-driven wheel step, over the whole (L2-sized) segment.
+//!
+//! # State kept between calls
+//! The sieving primes and their next multiples live in the struct. A worker sieves
+//! consecutive chunks, so a call that starts where the last one ended (or in the very
+//! byte it ended in: that byte's sieved value is kept) continues without any division;
+//! any other start (a jump forwards or backwards) recomputes the offsets, one division
+//! per sieving prime. A prime is only set up when its square reaches the segment, so a
+//! call on small numbers never pays for primes it does not need.
+//!
+//! # Memory bound and `handles`
+//! A sieving prime above `SMALL_MAX` costs 8 bytes (packed prime/30, wheel class, next
+//! offset, wheel index). The table stops at `TABLE_LIMIT` = 10^8: pi(10^8) = 5,761,455
+//! primes = 46.1 MB, plus a 256 KiB segment, a <= 640 KB output batch and ~40 KB of
+//! small-prime state: about 45 MiB per instance at the very top, so `handles(stop)` is
+//! true exactly for `stop < (10^8 + 1)^2` (about 1e16). The table grows in fixed-size
+//! chunks (never a realloc of the whole table, so no transient doubling) and only as
+//! far as the stops seen require.
+//!
+//! Past that the dispatcher uses pre-sieve + Miller–Rabin. Streaming the sieving primes
+//! per call instead (option (b) in the design notes) would cost, near 2^64, sieving to
+//! 2^32 plus ~2e8 divisions, i.e. seconds per call before any useful work, and a
+//! call-wide bit array; it was not built (see the report figures in the git log).
+
+use super::small::primes_up_to;
+use std::sync::OnceLock;
+
+/// The residues prime to 30, in bit order.
+const WHEEL: [u64; 8] = [1, 7, 11, 13, 17, 19, 23, 29];
+
+/// Bytes per segment: L2-sized on 64-bit machines; smaller on 32-bit ARM (a Pi has
+/// 16-32 KiB of L1 and a small or shared L2).
+#[cfg(target_pointer_width = "64")]
+const SEGMENT_BYTES: usize = 256 * 1024;
+#[cfg(not(target_pointer_width = "64"))]
+const SEGMENT_BYTES: usize = 64 * 1024;
+
+/// Bytes per block: the part of the segment that pre-sieve and small primes work on at
+/// once, sized to stay in L1.
+#[cfg(target_pointer_width = "64")]
+const BLOCK_BYTES: usize = 32 * 1024;
+#[cfg(not(target_pointer_width = "64"))]
+const BLOCK_BYTES: usize = 16 * 1024;
+
+/// Largest "small" sieving prime: at least a few unrolled steps per block.
+const SMALL_MAX: u64 = (BLOCK_BYTES / 4) as u64;
+
+/// Largest sieving prime set up; sets the memory bound (see the header).
+const TABLE_LIMIT: u64 = 100_000_000;
+
+/// Largest prime sieved every segment rather than through the buckets.
+const MEDIUM_MAX: u64 = 2 * SEGMENT_BYTES as u64;
+
+/// Number of buckets: more than the most segments a next multiple can lie ahead (one
+/// segment plus p bytes, for p up to `TABLE_LIMIT`).
+const RING: usize = TABLE_LIMIT as usize / SEGMENT_BYTES + 4;
+
+/// Sieving primes per bucket page (4 KiB).
+const PAGE: usize = 512;
+
+/// Largest stop the sieve takes: its square root must not pass `TABLE_LIMIT`.
+pub const MAX_STOP: u64 = (TABLE_LIMIT + 1) * (TABLE_LIMIT + 1) - 1;
+
+/// The pre-sieve patterns: each covers the product of its primes in bytes, and one
+/// pass ANDs it into a block. The first is copied rather than AND-ed.
+const PRESIEVE_GROUPS: [&[u64]; 10] = [
+    &[7, 11, 13, 17],
+    &[19, 23, 29],
+    &[31, 37],
+    &[41, 43],
+    &[47, 53],
+    &[59, 61],
+    &[67, 71],
+    &[73, 79],
+    &[83, 89],
+    &[97, 101],
+];
+
+/// The first prime not pre-sieved: sieving primes start here.
+const FIRST_SIEVING_PRIME: u64 = 103;
+
+/// Bit index of `r` (a residue prime to 30) in `WHEEL`.
+const fn bit_of(r: u64) -> u32 {
+    let mut k = 0;
+    while k < 8 {
+        if WHEEL[k] == r {
+            return k as u32;
+        }
+        k += 1;
+    }
+    panic!("residue not prime to 30")
+}
+
+/// One step of a medium prime from the multiple `p*q`, `q` in wheel class `j`, to the
+/// next one: clear `mask`, then advance `p/30 * dq + corr` bytes. Indexed by the class
+/// of p mod 30 and by `j`.
+#[derive(Clone, Copy)]
+struct Step {
+    mask: u8,
+    dq: u8,
+    corr: u8,
+}
+
+const STEPS: [[Step; 8]; 8] = {
+    let mut t = [[Step {
+        mask: 0,
+        dq: 0,
+        corr: 0,
+    }; 8]; 8];
+    let mut c = 0;
+    while c < 8 {
+        let r = WHEEL[c];
+        let mut j = 0;
+        while j < 8 {
+            let w = WHEEL[j];
+            let next = if j == 7 { 31 } else { WHEEL[j + 1] };
+            // p*q = 30*(p/30)*q + r*q, so byte(p*q) = (p/30)*q + r*q/30.
+            t[c][j] = Step {
+                mask: !(1u8 << bit_of(r * w % 30)),
+                dq: (next - w) as u8,
+                corr: ((r * next) / 30 - (r * w) / 30) as u8,
+            };
+            j += 1;
+        }
+        c += 1;
+    }
+    t
+};
+
+/// For t = 8*byte + bit within a 64-bit word: the number's offset from 30*(word start).
+const WORD_OFFSETS: [u64; 64] = {
+    let mut t = [0u64; 64];
+    let mut i = 0;
+    while i < 64 {
+        t[i] = 30 * (i as u64 / 8) + WHEEL[i % 8];
+        i += 1;
+    }
+    t
+};
+
+/// For r = n mod 30: the wheel class of the least number >= n prime to 30 (r <= 29, so
+/// it is always in the same 30-block).
+const NEXT_CLASS: [u8; 30] = {
+    let mut t = [0u8; 30];
+    let mut r = 0;
+    while r < 30 {
+        let mut k = 0;
+        while WHEEL[k] < r as u64 {
+            k += 1;
+        }
+        t[r] = k as u8;
+        r += 1;
+    }
+    t
+};
+
+/// The pre-sieve patterns, built once per process and shared by all instances.
+fn patterns() -> &'static [Vec<u8>] {
+    static PATTERNS: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
+    PATTERNS.get_or_init(|| {
+        PRESIEVE_GROUPS
+            .iter()
+            .map(|group| {
+                let period = group.iter().product::<u64>();
+                (0..period)
+                    .map(|b| {
+                        let mut byte = 0u8;
+                        for (k, w) in WHEEL.iter().enumerate() {
+                            if group.iter().all(|p| (30 * b + w) % p != 0) {
+                                byte |= 1 << k;
+                            }
+                        }
+                        byte
+                    })
+                    .collect()
+            })
+            .collect()
+    })
+}
+
+/// A small sieving prime: the next multiple in each of the 8 wheel classes of the
+/// cofactor, as a byte offset from the current segment, and the bit each one clears.
+struct SmallPrime {
+    p: u32,
+    offsets: [u32; 8],
+    masks: [u8; 8],
+}
+
+/// A sieving prime above `SMALL_MAX`, packed into 8 bytes: `(p/30) << 3 | class of
+/// p mod 30`, and `next multiple's byte offset << 3 | wheel index of its cofactor`.
+/// A medium prime's offset is from the current segment; a bucketed prime's is from the
+/// start of the aligned segment its bucket stands for.
+#[derive(Clone, Copy)]
+struct Wheeled {
+    p30_class: u32,
+    offset_wheel: u32,
+}
+
+impl Wheeled {
+    fn new(p: u64, offset: u64, wheel: usize) -> Self {
+        Wheeled {
+            p30_class: ((p / 30) as u32) << 3 | bit_of(p % 30),
+            offset_wheel: (offset as u32) << 3 | wheel as u32,
+        }
+    }
+}
+
+/// The least multiple `p*q >= lower` with `q` prime to 30, as (byte index, class of q).
+fn first_multiple(p: u64, lower: u64) -> (u64, usize) {
+    let q_min = lower.div_ceil(p);
+    let class = NEXT_CLASS[(q_min % 30) as usize] as usize;
+    let q = u128::from(q_min - q_min % 30) + u128::from(WHEEL[class]);
+    // At most (2^64 - 1 + 30p) / 30 < 2^64.
+    ((u128::from(p) * q / 30) as u64, class)
+}
+
+/// Sieving primes too big to hit every segment (primesieve's EratBig): each waits in
+/// the bucket of the aligned segment its next multiple falls in, so a segment only
+/// touches the primes that hit it. Buckets are lists of fixed-size pages from a shared
+/// pool, so memory is the primes themselves plus at most one part-filled page per
+/// bucket, and nothing is reallocated or copied as buckets fill and drain.
+struct Buckets {
+    pages: Vec<Vec<Wheeled>>,
+    free: Vec<u32>,
+    /// Per bucket (aligned segment number mod `RING`), the pages holding it.
+    slots: Vec<Vec<u32>>,
+}
+
+impl Buckets {
+    fn new() -> Self {
+        Buckets {
+            pages: Vec::new(),
+            free: Vec::new(),
+            slots: (0..RING).map(|_| Vec::new()).collect(),
+        }
+    }
+
+    fn push(&mut self, slot: usize, w: Wheeled) {
+        let last = self.slots[slot].last().copied();
+        let page = match last {
+            Some(pg) if self.pages[pg as usize].len() < PAGE => pg,
+            _ => {
+                let pg = match self.free.pop() {
+                    Some(pg) => pg,
+                    None => {
+                        self.pages.push(Vec::with_capacity(PAGE));
+                        (self.pages.len() - 1) as u32
+                    }
+                };
+                self.slots[slot].push(pg);
+                pg
+            }
+        };
+        self.pages[page as usize].push(w);
+    }
+
+    /// Empties every bucket (after a jump), keeping the pages for reuse.
+    fn clear(&mut self) {
+        for slot in &mut self.slots {
+            for pg in slot.drain(..) {
+                self.pages[pg as usize].clear();
+                self.free.push(pg);
+            }
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.pages.capacity() * std::mem::size_of::<Vec<Wheeled>>()
+            + self.pages.iter().map(|p| p.capacity() * 8).sum::<usize>()
+            + self.free.capacity() * 4
+            + self
+                .slots
+                .iter()
+                .map(|s| 24 + s.capacity() * 4)
+                .sum::<usize>()
+    }
+}
+
+/// The primes above `SMALL_MAX` in ascending order, made on demand by a small odd-only
+/// segmented sieve: the sieve sets up each prime when its square comes in reach, so no
+/// table of all sieving primes is ever stored apart from their bucket entries.
+struct PrimeStream {
+    /// Odd primes up to 2^16, enough for every number below 2^32.
+    base: Vec<u64>,
+    /// Odd numbers `lo, lo + 2, ...`: still prime?
+    window: Vec<bool>,
+    lo: u64,
+    /// Next index of `window` to look at.
+    i: usize,
+}
+
+impl PrimeStream {
+    fn new() -> Self {
+        let base = primes_up_to(1 << 16)
+            .into_iter()
+            .skip(1)
+            .map(u64::from)
+            .collect();
+        let mut s = PrimeStream {
+            base,
+            window: vec![false; 1 << 14],
+            lo: 0,
+            i: 0,
+        };
+        s.reset();
+        s
+    }
+
+    /// Starts again from the first prime above `SMALL_MAX`.
+    fn reset(&mut self) {
+        self.lo = (SMALL_MAX + 1) | 1;
+        self.sieve_window();
+    }
+
+    fn sieve_window(&mut self) {
+        let (lo, n) = (self.lo, self.window.len() as u64);
+        let hi = lo + 2 * (n - 1);
+        self.window.fill(true);
+        for &p in &self.base {
+            if p * p > hi {
+                break;
+            }
+            let mut m = (lo.div_ceil(p) * p).max(p * p);
+            if m % 2 == 0 {
+                m += p;
+            }
+            while m <= hi {
+                self.window[((m - lo) / 2) as usize] = false;
+                m += 2 * p;
+            }
+        }
+        self.i = 0;
+    }
+
+    /// The next prime, without consuming it.
+    fn peek(&mut self) -> u64 {
+        loop {
+            if let Some(k) = self.window[self.i..].iter().position(|&b| b) {
+                self.i += k;
+                return self.lo + 2 * self.i as u64;
+            }
+            self.lo += 2 * self.window.len() as u64;
+            self.sieve_window();
+        }
+    }
+
+    /// Consumes the prime `peek` gave.
+    fn advance(&mut self) {
+        self.i += 1;
+    }
+}
 
 /// The segmented sieve; keeps its sieving primes between calls.
-pub struct Sieve;
+pub struct Sieve {
+    /// The bit array of one segment.
+    segment: Vec<u8>,
+    /// Byte index of the next segment to sieve; small and medium offsets are from it.
+    pos: u64,
+    /// Sieved value of byte `pos - 1`, when that byte was the last one sieved.
+    last_byte: Option<u8>,
+    small: Vec<SmallPrime>,
+    /// How many of `small` have offsets valid at `pos`.
+    small_active: usize,
+    /// Sieving primes in `SMALL_MAX + 1 ..= MEDIUM_MAX` set up so far.
+    medium: Vec<Wheeled>,
+    /// Larger sieving primes set up so far.
+    buckets: Buckets,
+    /// The sieving primes above `SMALL_MAX` not set up yet.
+    stream: PrimeStream,
+    /// The batch handed to the sink, reused.
+    out: Vec<u64>,
+}
 
 impl Default for Sieve {
     fn default() -> Self {
@@ -11,21 +395,431 @@ impl Default for Sieve {
 
 impl Sieve {
     pub fn new() -> Self {
-        Sieve
+        let small = primes_up_to(SMALL_MAX as u32)
+            .into_iter()
+            .filter(|&p| u64::from(p) >= FIRST_SIEVING_PRIME)
+            .map(|p| SmallPrime {
+                p,
+                offsets: [0; 8],
+                masks: [0; 8],
+            })
+            .collect();
+        Sieve {
+            segment: vec![0; SEGMENT_BYTES],
+            pos: 0,
+            last_byte: None,
+            small,
+            small_active: 0,
+            medium: Vec::new(),
+            buckets: Buckets::new(),
+            stream: PrimeStream::new(),
+            out: Vec::new(),
+        }
     }
+
     /// Does the sieve take ranges ending at `stop` within its memory budget?
     pub fn handles(stop: u64) -> bool {
-        stop < 1 << 40
+        stop <= MAX_STOP
     }
+
+    /// Bytes this instance holds on the heap now (for the memory-bound test).
+    #[doc(hidden)]
+    pub fn heap_bytes(&self) -> usize {
+        self.segment.capacity()
+            + self.small.capacity() * std::mem::size_of::<SmallPrime>()
+            + self.medium.capacity() * 8
+            + self.buckets.heap_bytes()
+            + self.stream.base.capacity() * 8
+            + self.stream.window.capacity()
+            + self.out.capacity() * 8
+    }
+
+    /// Primes in start..=stop (inclusive both ends), ascending, delivered in batches
+    /// (at most one L1 block's worth each) to sink.
     pub fn primes(&mut self, start: u64, stop: u64, sink: &mut dyn FnMut(&[u64])) {
-        let v: Vec<u64> = (start..=stop)
-            .filter(|&n| crate::u128math::is_prime_u64(n))
-            .collect();
-        sink(&v);
+        if start > stop {
+            return;
+        }
+        let mut out = std::mem::take(&mut self.out);
+        out.clear();
+        out.extend([2, 3, 5].into_iter().filter(|n| (start..=stop).contains(n)));
+        self.sieve_range(start, stop, &mut |pos, bytes| {
+            for (i, block) in bytes.chunks(BLOCK_BYTES).enumerate() {
+                extract(pos + (i * BLOCK_BYTES) as u64, block, &mut out);
+                if !out.is_empty() {
+                    sink(&out);
+                    out.clear();
+                }
+            }
+        });
+        if !out.is_empty() {
+            sink(&out);
+            out.clear();
+        }
+        self.out = out;
     }
+
+    /// Count of primes in start..=stop.
     pub fn count(&mut self, start: u64, stop: u64) -> u64 {
-        let mut n = 0;
-        self.primes(start, stop, &mut |ps| n += ps.len() as u64);
+        if start > stop {
+            return 0;
+        }
+        let mut n = [2, 3, 5]
+            .into_iter()
+            .filter(|x| (start..=stop).contains(x))
+            .count() as u64;
+        self.sieve_range(start, stop, &mut |_, bytes| n += popcount(bytes));
         n
     }
+
+    /// Sieves the bytes holding start..=stop and gives each sieved run, with bits outside
+    /// the range cleared, to `visit` with its byte index. Requires start <= stop.
+    fn sieve_range(&mut self, start: u64, stop: u64, visit: &mut dyn FnMut(u64, &[u8])) {
+        assert!(
+            Self::handles(stop),
+            "sieve: stop {stop} is past its memory budget (check Sieve::handles first)"
+        );
+        let (first, last) = (start / 30, stop / 30);
+        match self.last_byte {
+            // The call starts in the byte the last one ended in: reuse its value.
+            Some(value) if first + 1 == self.pos => {
+                let byte = value & low_mask(start) & high_mask(first, last, stop);
+                visit(first, &[byte]);
+            }
+            _ if first == self.pos => {}
+            _ => self.jump_to(first),
+        }
+        while self.pos <= last {
+            let from = self.pos;
+            // Segments are aligned to multiples of SEGMENT_BYTES, as the buckets are.
+            let to_boundary = SEGMENT_BYTES as u64 - from % SEGMENT_BYTES as u64;
+            let len = (last - from + 1).min(to_boundary) as usize;
+            self.sieve_segment(len, stop);
+            let seg = &mut self.segment[..len];
+            if from == first {
+                seg[0] &= low_mask(start);
+            }
+            seg[len - 1] &= high_mask(from + len as u64 - 1, last, stop);
+            visit(from, seg);
+        }
+    }
+
+    /// Forgets all offsets and moves to byte `pos`.
+    fn jump_to(&mut self, pos: u64) {
+        self.pos = pos;
+        self.last_byte = None;
+        self.small_active = 0;
+        self.medium.clear();
+        self.buckets.clear();
+        self.stream.reset();
+    }
+
+    /// Sieves the `len` bytes at `pos` into `segment` and moves `pos` past them.
+    /// `stop` bounds which sieving primes may be needed.
+    fn sieve_segment(&mut self, len: usize, stop: u64) {
+        let end = u128::from(self.pos + len as u64) * 30 - 1;
+        let top = end.min(u128::from(stop)) as u64;
+        self.activate(top);
+        let seg = &mut self.segment[..len];
+        for (b, block) in seg.chunks_mut(BLOCK_BYTES).enumerate() {
+            let block_pos = self.pos + (b * BLOCK_BYTES) as u64;
+            presieve(block, block_pos);
+            let lo = b * BLOCK_BYTES;
+            for sp in &mut self.small[..self.small_active] {
+                cross_off_small(block, lo, sp);
+            }
+        }
+        for sp in &mut self.small[..self.small_active] {
+            for o in &mut sp.offsets {
+                *o -= len as u32;
+            }
+        }
+        cross_off_medium(seg, &mut self.medium);
+        cross_off_big(seg, self.pos, &mut self.buckets);
+        self.last_byte = Some(seg[len - 1]);
+        self.pos += len as u64;
+    }
+
+    /// Sets up the offsets of every sieving prime whose square is at most `top` and
+    /// that is not set up yet.
+    fn activate(&mut self, top: u64) {
+        let low = self.pos * 30;
+        while let Some(sp) = self.small.get_mut(self.small_active) {
+            let p = u64::from(sp.p);
+            if p * p > top {
+                return;
+            }
+            let (byte, class) = first_multiple(p, low.max(p * p));
+            let base = (byte - self.pos) as u32;
+            let steps = &STEPS[bit_of(p % 30) as usize];
+            // Walk one turn of the wheel from the first multiple: the first multiple of
+            // each cofactor class, with the bit it clears.
+            let (mut off, mut j) = (base, class);
+            for _ in 0..8 {
+                sp.offsets[j] = off;
+                sp.masks[j] = steps[j].mask;
+                off += (p / 30) as u32 * u32::from(steps[j].dq) + u32::from(steps[j].corr);
+                j = (j + 1) % 8;
+            }
+            self.small_active += 1;
+        }
+        loop {
+            let p = self.stream.peek();
+            if p * p > top {
+                return;
+            }
+            self.stream.advance();
+            let (byte, class) = first_multiple(p, low.max(p * p));
+            if p <= MEDIUM_MAX {
+                self.medium.push(Wheeled::new(p, byte - self.pos, class));
+            } else {
+                let seg = byte / SEGMENT_BYTES as u64;
+                let off = byte % SEGMENT_BYTES as u64;
+                self.buckets
+                    .push((seg % RING as u64) as usize, Wheeled::new(p, off, class));
+            }
+        }
+    }
+}
+
+/// Mask keeping the numbers >= start in start's byte.
+fn low_mask(start: u64) -> u8 {
+    let r = start % 30;
+    let mut m = 0u8;
+    for (k, &w) in WHEEL.iter().enumerate() {
+        if w >= r {
+            m |= 1 << k;
+        }
+    }
+    m
+}
+
+/// Mask keeping the numbers <= stop when byte `b` is stop's byte `last`, else all.
+fn high_mask(b: u64, last: u64, stop: u64) -> u8 {
+    if b != last {
+        return 0xff;
+    }
+    let r = stop % 30;
+    let mut m = 0u8;
+    for (k, &w) in WHEEL.iter().enumerate() {
+        if w <= r {
+            m |= 1 << k;
+        }
+    }
+    m
+}
+
+/// Fills `block` (at byte index `pos`) with the numbers prime to 2..=101, except that
+/// the primes 7..=101 themselves are kept.
+fn presieve(block: &mut [u8], pos: u64) {
+    let pats = patterns();
+    for (g, pat) in pats.iter().enumerate() {
+        let period = pat.len();
+        let mut o = (pos % period as u64) as usize;
+        let mut done = 0;
+        while done < block.len() {
+            let n = (period - o).min(block.len() - done);
+            let (dst, src) = (&mut block[done..done + n], &pat[o..o + n]);
+            if g == 0 {
+                dst.copy_from_slice(src);
+            } else {
+                for (d, s) in dst.iter_mut().zip(src) {
+                    *d &= *s;
+                }
+            }
+            done += n;
+            o = 0;
+        }
+    }
+    // Bytes 0..=3 hold 1 (not prime) and the pre-sieved primes, which their own
+    // patterns crossed off.
+    if pos < 4 {
+        for b in pos..4.min(pos + block.len() as u64) {
+            let mut byte = 0u8;
+            for (k, w) in WHEEL.iter().enumerate() {
+                let n = 30 * b + w;
+                if n > 1 && PRESIEVE_GROUPS.iter().any(|g| g.contains(&n)) {
+                    byte |= 1 << k;
+                }
+            }
+            let not_one = if b == 0 { !1u8 } else { 0xff };
+            block[(b - pos) as usize] = (block[(b - pos) as usize] | byte) & not_one;
+        }
+    }
+}
+
+/// Crosses off a small prime's multiples in `block`, which is the segment's bytes from
+/// `lo`; offsets are from the segment start.
+#[inline]
+fn cross_off_small(block: &mut [u8], lo: usize, sp: &mut SmallPrime) {
+    let p = sp.p as usize;
+    let hi = lo + block.len();
+    let [mut o0, mut o1, mut o2, mut o3, mut o4, mut o5, mut o6, mut o7] =
+        sp.offsets.map(|o| o as usize);
+    let [m0, m1, m2, m3, m4, m5, m6, m7] = sp.masks;
+    // All 8 offsets lie within p bytes of each other: step all of them while the
+    // largest is inside the block, then finish each (at most once more).
+    let mut max = o0.max(o1).max(o2).max(o3).max(o4).max(o5).max(o6).max(o7);
+    if max < hi {
+        let s = &mut block[..];
+        let (b0, b1, b2, b3, b4, b5, b6, b7) = (
+            o0 - lo,
+            o1 - lo,
+            o2 - lo,
+            o3 - lo,
+            o4 - lo,
+            o5 - lo,
+            o6 - lo,
+            o7 - lo,
+        );
+        let (mut c0, mut c1, mut c2, mut c3) = (b0, b1, b2, b3);
+        let (mut c4, mut c5, mut c6, mut c7) = (b4, b5, b6, b7);
+        let end = hi - lo;
+        max -= lo;
+        while max < end {
+            s[c0] &= m0;
+            s[c1] &= m1;
+            s[c2] &= m2;
+            s[c3] &= m3;
+            s[c4] &= m4;
+            s[c5] &= m5;
+            s[c6] &= m6;
+            s[c7] &= m7;
+            c0 += p;
+            c1 += p;
+            c2 += p;
+            c3 += p;
+            c4 += p;
+            c5 += p;
+            c6 += p;
+            c7 += p;
+            max += p;
+        }
+        (o0, o1, o2, o3, o4, o5, o6, o7) = (
+            c0 + lo,
+            c1 + lo,
+            c2 + lo,
+            c3 + lo,
+            c4 + lo,
+            c5 + lo,
+            c6 + lo,
+            c7 + lo,
+        );
+    }
+    let mut finish = |o: &mut usize, m: u8| {
+        if *o >= lo && *o < hi {
+            block[*o - lo] &= m;
+            *o += p;
+        }
+    };
+    finish(&mut o0, m0);
+    finish(&mut o1, m1);
+    finish(&mut o2, m2);
+    finish(&mut o3, m3);
+    finish(&mut o4, m4);
+    finish(&mut o5, m5);
+    finish(&mut o6, m6);
+    finish(&mut o7, m7);
+    sp.offsets = [o0, o1, o2, o3, o4, o5, o6, o7].map(|o| o as u32);
+}
+
+/// Crosses off the medium primes' multiples in `seg`, one at a time.
+fn cross_off_medium(seg: &mut [u8], medium: &mut [Wheeled]) {
+    let len = seg.len();
+    for mp in medium {
+        let mut off = (mp.offset_wheel >> 3) as usize;
+        let mut j = (mp.offset_wheel & 7) as usize;
+        if off < len {
+            let p30 = (mp.p30_class >> 3) as usize;
+            let steps = &STEPS[(mp.p30_class & 7) as usize];
+            while off < len {
+                let st = steps[j];
+                seg[off] &= st.mask;
+                off += p30 * st.dq as usize + st.corr as usize;
+                j = (j + 1) & 7;
+            }
+        }
+        mp.offset_wheel = ((off - len) as u32) << 3 | j as u32;
+    }
+}
+
+/// Crosses off the multiples of the bucketed primes due in `seg` (at byte `pos`), and
+/// files each prime under the aligned segment of its next multiple.
+fn cross_off_big(seg: &mut [u8], pos: u64, buckets: &mut Buckets) {
+    let seg_no = pos / SEGMENT_BYTES as u64;
+    let slot = (seg_no % RING as u64) as usize;
+    // Offsets are from the aligned segment's start; `seg` may be only part of it.
+    let skip = (pos % SEGMENT_BYTES as u64) as usize;
+    let end = skip + seg.len();
+    let mut list = std::mem::take(&mut buckets.slots[slot]);
+    for &pg in &list {
+        let page = std::mem::take(&mut buckets.pages[pg as usize]);
+        for w in &page {
+            let mut off = (w.offset_wheel >> 3) as usize;
+            let mut j = (w.offset_wheel & 7) as usize;
+            let p30 = (w.p30_class >> 3) as usize;
+            let steps = &STEPS[(w.p30_class & 7) as usize];
+            while off < end {
+                let st = steps[j];
+                seg[off - skip] &= st.mask;
+                off += p30 * st.dq as usize + st.corr as usize;
+                j = (j + 1) & 7;
+            }
+            let ahead = (off / SEGMENT_BYTES) as u64;
+            let next = ((seg_no + ahead) % RING as u64) as usize;
+            let off = off % SEGMENT_BYTES;
+            buckets.push(
+                next,
+                Wheeled {
+                    p30_class: w.p30_class,
+                    offset_wheel: (off as u32) << 3 | j as u32,
+                },
+            );
+        }
+        let mut page = page;
+        page.clear();
+        buckets.pages[pg as usize] = page;
+        buckets.free.push(pg);
+    }
+    // Keep the list's capacity for this bucket unless it was refilled meanwhile.
+    if buckets.slots[slot].is_empty() {
+        list.clear();
+        buckets.slots[slot] = list;
+    }
+}
+
+/// Appends the numbers whose bits are set in `bytes` (at byte index `pos`).
+fn extract(pos: u64, bytes: &[u8], out: &mut Vec<u64>) {
+    let mut base = pos * 30;
+    let mut words = bytes.chunks_exact(8);
+    for w in &mut words {
+        let mut bits = u64::from_le_bytes(w.try_into().unwrap());
+        while bits != 0 {
+            out.push(base + WORD_OFFSETS[bits.trailing_zeros() as usize]);
+            bits &= bits - 1;
+        }
+        // Past the last word near 2^64 this would overflow, but is then unused.
+        base = base.wrapping_add(240);
+    }
+    let mut tail = [0u8; 8];
+    tail[..words.remainder().len()].copy_from_slice(words.remainder());
+    let mut bits = u64::from_le_bytes(tail);
+    while bits != 0 {
+        out.push(base + WORD_OFFSETS[bits.trailing_zeros() as usize]);
+        bits &= bits - 1;
+    }
+}
+
+/// Number of set bits in `bytes`.
+fn popcount(bytes: &[u8]) -> u64 {
+    let mut words = bytes.chunks_exact(8);
+    let mut n: u64 = (&mut words)
+        .map(|w| u64::from(u64::from_le_bytes(w.try_into().unwrap()).count_ones()))
+        .sum();
+    n += words
+        .remainder()
+        .iter()
+        .map(|b| u64::from(b.count_ones()))
+        .sum::<u64>();
+    n
 }

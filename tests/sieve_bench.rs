@@ -1,0 +1,110 @@
+//! Timing of the sieve, for the notes; ignored by default. Run with
+//! `cargo test --release --test sieve_bench -- --ignored --nocapture` and compare with
+//! `primesieve START STOP -t1 -c --time` on the same machine.
+
+use primecluster::kernel::sieve::Sieve;
+use std::time::Instant;
+
+/// CPU seconds used by this thread: the machine is shared, so wall time is noisy.
+fn cpu_secs() -> f64 {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `t` is a valid timespec for the call to fill.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
+    t.tv_sec as f64 + t.tv_nsec as f64 * 1e-9
+}
+
+/// The ranges to run: all, or the one whose label is in SIEVE_BENCH.
+fn ranges() -> impl Iterator<Item = &'static (&'static str, u64, u64)> {
+    let only = std::env::var("SIEVE_BENCH").ok();
+    RANGES
+        .iter()
+        .filter(move |r| only.as_deref().is_none_or(|l| l == r.0))
+}
+
+/// (label, start, length) of each measured range.
+const RANGES: [(&str, u64, u64); 5] = [
+    ("0..1e9", 0, 1_000_000_000),
+    ("1e12+1e10", 1_000_000_000_000, 10_000_000_000),
+    ("1e12+1e9", 1_000_000_000_000, 1_000_000_000),
+    ("1e15+1e9", 1_000_000_000_000_000, 1_000_000_000),
+    ("1e16-1e9", 9_999_999_000_000_000, 1_000_000_000),
+];
+
+fn report(what: &str, label: &str, len: u64, primes: u64, wall: f64, secs: f64) {
+    println!(
+        "{what:7} {label:10} {secs:6.3} s cpu ({wall:6.3} wall) {:6.2} G numbers/s {:6.1} M primes/s ({primes} primes)",
+        len as f64 / secs / 1e9,
+        primes as f64 / secs / 1e6
+    );
+}
+
+#[test]
+#[ignore]
+fn bench_count() {
+    for &(label, start, len) in ranges() {
+        let mut s = Sieve::new();
+        // Build the table first, as a worker has done after its first chunk.
+        s.count(start, start + 1000);
+        let (t, c) = (Instant::now(), cpu_secs());
+        let n = s.count(start, start + len);
+        report(
+            "count",
+            label,
+            len,
+            n,
+            t.elapsed().as_secs_f64(),
+            cpu_secs() - c,
+        );
+    }
+}
+
+#[test]
+#[ignore]
+fn bench_primes() {
+    for &(label, start, len) in ranges() {
+        let mut s = Sieve::new();
+        s.count(start, start + 1000);
+        let (mut n, mut sum) = (0u64, 0u64);
+        let (t, c) = (Instant::now(), cpu_secs());
+        s.primes(start, start + len, &mut |b| {
+            n += b.len() as u64;
+            sum = sum.wrapping_add(b[b.len() - 1]);
+        });
+        report(
+            "primes",
+            label,
+            len,
+            n,
+            t.elapsed().as_secs_f64(),
+            cpu_secs() - c,
+        );
+        assert!(sum != 1);
+    }
+}
+
+#[test]
+#[ignore]
+fn bench_chunks_of_5e7() {
+    // A worker's pattern: consecutive chunks on one instance.
+    let mut s = Sieve::new();
+    let (start, len, chunk) = (1_000_000_000_000u64, 10_000_000_000u64, 50_000_000u64);
+    let (t, c) = (Instant::now(), cpu_secs());
+    let mut n = 0;
+    let mut a = start;
+    while a <= start + len {
+        let b = (a + chunk - 1).min(start + len);
+        n += s.count(a, b);
+        a = b + 1;
+    }
+    report(
+        "chunks",
+        "1e12+1e10",
+        len,
+        n,
+        t.elapsed().as_secs_f64(),
+        cpu_secs() - c,
+    );
+}

@@ -34,6 +34,9 @@ const MIN_SIEVE_PRIME: u32 = 1 << 10;
 
 /// Pre-sieve by small primes, then test the survivors. Keeps its tables and buffers.
 pub struct Presieve {
+    /// Largest sieving prime below 2^64 and at/above it.
+    max_prime_u64: u32,
+    max_prime_u128: u32,
     sieve: SegmentSieve,
     out64: Vec<u64>,
     out128: Vec<u128>,
@@ -88,7 +91,15 @@ impl OddRange {
 impl Presieve {
     /// A pre-sieve with empty tables; they grow on first use.
     pub fn new() -> Self {
+        Self::with_limits(MAX_SIEVE_PRIME_U64, MAX_SIEVE_PRIME_U128)
+    }
+
+    /// A pre-sieve with other largest sieving primes (for measuring; each is raised to
+    /// at least 64, which the Miller–Rabin entry points rely on).
+    pub fn with_limits(max_prime_u64: u32, max_prime_u128: u32) -> Self {
         Presieve {
+            max_prime_u64: max_prime_u64.max(64),
+            max_prime_u128: max_prime_u128.max(64),
             sieve: SegmentSieve::new(),
             out64: Vec::new(),
             out128: Vec::new(),
@@ -102,7 +113,7 @@ impl Presieve {
         if start <= 2 && 2 <= stop {
             out.push(2);
         }
-        let range = OddRange::new(start as u128, stop as u128, MAX_SIEVE_PRIME_U64);
+        let range = OddRange::new(start as u128, stop as u128, self.max_prime_u64);
         if let Some(r) = range {
             let first = r.first as u64;
             let proven_below = r.proven_below.min(u64::MAX as u128) as u64;
@@ -141,9 +152,9 @@ impl Presieve {
             out.push(2);
         }
         let max_prime = if stop > u64::MAX as u128 {
-            MAX_SIEVE_PRIME_U128
+            self.max_prime_u128
         } else {
-            MAX_SIEVE_PRIME_U64
+            self.max_prime_u64
         };
         if let Some(r) = OddRange::new(start, stop, max_prime) {
             let (first, proven_below) = (r.first, r.proven_below);

@@ -726,6 +726,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn lockstep_bases_match_one_at_a_time() {
+        // 5 divides 325 and 9375: those bases count as passed.
+        assert!(Mont64::new(5).is_sprp_all(&[325, 9375, 2]));
+        for n in (3u64..5000).step_by(2) {
+            let m = Mont64::new(n);
+            let b = [2u64, 3, 5, 7, 325, 9375];
+            let one = b.iter().all(|&a| a % n == 0 || m.is_sprp(a % n));
+            assert_eq!(m.is_sprp_all(&b), one, "{n}");
+            let m = Mont128::new(n as u128);
+            let b128 = b.map(|a| a as u128);
+            let one = b128
+                .iter()
+                .all(|&a| a % n as u128 == 0 || m.is_sprp(a % n as u128));
+            assert_eq!(m.is_sprp_all(&b128), one, "{n}");
+        }
+    }
+
+    #[test]
     fn jacobi_small() {
         // Known values: (2/7) = 1, (3/7) = -1, (5/21) = 1, (-1/3) = -1, (6/9) = 0.
         assert_eq!(jacobi(2, 7), 1);

@@ -150,3 +150,22 @@ fn known_prime_counts() {
     assert_eq!(ps.count_u64(0, 1_000_000), 78_498);
     assert_eq!(ps.count_u64(1_000_000, 1_000_000), 0);
 }
+
+#[test]
+fn small_sieve_limits_send_survivors_to_miller_rabin() {
+    // With sieving primes only up to 64, most survivors go through Miller–Rabin (the
+    // default limits make ranges below 2^40 a complete sieve): check that path against
+    // naive trial division, and against BPSW above 2^64.
+    let mut ps = Presieve::with_limits(64, 64);
+    for &(start, len) in &[(0u128, 20_000u128), (1 << 36, 3000), (1 << 40, 600)] {
+        let want: Vec<u128> = (start..=start + len).filter(|&n| naive_prime(n)).collect();
+        assert_eq!(presieve_u128(&mut ps, start, start + len), want);
+        assert_eq!(
+            presieve_u64(&mut ps, start as u64, (start + len) as u64),
+            want
+        );
+    }
+    let start = (1u128 << 64) - 1000;
+    let want: Vec<u128> = (start..=start + 2000).filter(|&n| bpsw(n)).collect();
+    assert_eq!(presieve_u128(&mut ps, start, start + 2000), want);
+}

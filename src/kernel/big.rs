@@ -18,7 +18,7 @@
 //! from segment to segment) and the buffers are kept between calls: no allocation per
 //! segment, and a few MiB at most (L = 2^22 gives 295k primes).
 
-use crate::u128math::{mr_u128, mr_u64};
+use crate::u128math::{mr_u128, mr_u64, mr_u64_after_base_2, sprp2_lanes_u64, Mont64};
 
 /// Odd numbers per segment: 2^17 bytes, so a segment covers 2^18 integers.
 pub const SEGMENT_ODDS: usize = 1 << 17;
@@ -119,12 +119,16 @@ impl Presieve {
             let proven_below = r.proven_below.min(u64::MAX as u128) as u64;
             self.sieve.run(&r, &mut |seg_index, marks| {
                 let base = first + 2 * seg_index as u64;
+                let mut pending = Pending::new();
                 for_each_survivor(marks, |i| {
                     let n = base + 2 * i as u64;
-                    if n != 1 && (n < proven_below || mr_u64(n)) {
+                    if n >= proven_below {
+                        pending.push(n, out);
+                    } else if n != 1 {
                         out.push(n);
                     }
                 });
+                pending.flush(out);
                 if !out.is_empty() {
                     sink(out);
                     out.clear();
@@ -160,6 +164,8 @@ impl Presieve {
             let (first, proven_below) = (r.first, r.proven_below);
             self.sieve.run(&r, &mut |seg_index, marks| {
                 let base = first + 2 * seg_index;
+                // One survivor at a time: the u128 Montgomery product keeps the
+                // multiplier busy on its own (lockstep lanes measured no faster).
                 for_each_survivor(marks, |i| {
                     let n = base + 2 * i as u128;
                     let prime = if n < proven_below {
@@ -182,6 +188,51 @@ impl Presieve {
         if !out.is_empty() {
             sink(out);
         }
+    }
+}
+
+/// Survivors below 2^64 that a segment sends to Miller–Rabin, tested [`LANES`] at a
+/// time: the base-2 tests run in lockstep (see [`sprp2_lanes_u64`]), then each number
+/// that passes gets the rest of its test. The numbers come in ascending and leave in
+/// order.
+struct Pending {
+    ns: [u64; LANES],
+    len: usize,
+}
+
+/// Survivors tested together (measured on x86-64: ~1.4x over one at a time; 2 lanes
+/// gain little, 8 no more than 4).
+const LANES: usize = 4;
+
+impl Pending {
+    fn new() -> Self {
+        Pending {
+            ns: [0; LANES],
+            len: 0,
+        }
+    }
+
+    fn push(&mut self, n: u64, out: &mut Vec<u64>) {
+        self.ns[self.len] = n;
+        self.len += 1;
+        if self.len == LANES {
+            self.flush(out);
+        }
+    }
+
+    fn flush(&mut self, out: &mut Vec<u64>) {
+        if self.len == LANES {
+            let ms: [Mont64; LANES] = std::array::from_fn(|k| Mont64::new(self.ns[k]));
+            let pass = sprp2_lanes_u64(&ms);
+            for (m, _) in ms.iter().zip(pass).filter(|&(_, p)| p) {
+                if mr_u64_after_base_2(m) {
+                    out.push(m.modulus());
+                }
+            }
+        } else {
+            out.extend(self.ns[..self.len].iter().filter(|&&n| mr_u64(n)));
+        }
+        self.len = 0;
     }
 }
 

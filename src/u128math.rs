@@ -5,8 +5,10 @@
 //! - [`isqrt`] is the exact floor square root of every u128, `u128::MAX` included.
 //! - [`is_prime_u64`] is deterministic (proven) for every u64: trial division by the
 //!   primes below 64, then strong Miller–Rabin with the bases 2, 325, 9375, 28178,
-//!   450775, 9780504, 1795265022 (Jim Sinclair's set, verified for all n < 2^64; a base
-//!   that is 0 mod n is skipped).
+//!   450775, 9780504, 1795265022 (Jim Sinclair's set, verified by computation for all
+//!   n < 2^64 against Feitsma's list of base-2 pseudoprimes; a base that is 0 mod n is
+//!   skipped). Below 4,759,123,141 the bases 2, 7, 61 suffice (Jaeschke 1993) and are
+//!   used instead: same answers, fewer tests for the many primes there.
 //! - [`is_prime`] on u128: below 2^64 it is [`is_prime_u64`]; below [`MR13_BOUND`]
 //!   strong Miller–Rabin with the first 13 primes (2..=41) as bases, proven by Sorenson
 //!   and Webster (2015); at or above the bound it is BPSW (strong base-2 Miller–Rabin
@@ -16,6 +18,10 @@
 //! - [`Mont64`] and [`Mont128`] hold a Montgomery context for one odd modulus; the free
 //!   functions [`mulmod_u64`], [`powmod_u64`], [`mulmod_u128`], [`powmod_u128`] are the
 //!   plain-form helpers (any modulus >= 1) used by tests and callers outside the hot path.
+//!
+//! Speed: a number's bases run as independent chains of Montgomery products in lockstep
+//! ([`Mont64::is_sprp_all`], [`Mont128::is_sprp_all`]), and the pre-sieve tests base 2
+//! on four u64 survivors at once ([`sprp2_lanes_u64`]); the CPU overlaps the chains.
 //!
 //! Everything works with usize of 32 bits (ARM): only fixed-width integers are used.
 

@@ -9,14 +9,17 @@
 //!
 //! # How
 //! The odd numbers of the range are cut into segments of [`SEGMENT_ODDS`] (a byte
-//! each, 128 KiB). Each segment is crossed off by the odd primes up to a limit `L`
-//! (at most [`MAX_SIEVE_PRIME_U64`] or [`MAX_SIEVE_PRIME_U128`], chosen by measuring:
-//! a crossed-off number saves a Miller–Rabin test, which costs more the larger the
-//! numbers), starting at `p * p` so that a small prime in the range is kept. A survivor
-//! below `(L + 1)^2` is prime by the sieve alone; the others go to the deterministic
-//! Miller–Rabin of [`crate::u128math`]. The prime table, the per-prime offsets (carried
-//! from segment to segment) and the buffers are kept between calls: no allocation per
-//! segment, and a few MiB at most (L = 2^22 gives 295k primes).
+//! each, 128 KiB). Each segment is crossed off by the odd primes up to a limit `L`,
+//! starting at `p * p` so that a small prime in the range is kept. `L` is at most
+//! `sqrt(stop)`, at most the range's length (a short range does not pay for a long
+//! table; at least 2^10), and at most [`MAX_SIEVE_PRIME_U64`] (2^20: ranges below 2^40
+//! become a complete sieve) or [`MAX_SIEVE_PRIME_U128`] (2^22: a crossed-off number
+//! saves a u128 test, which costs several microseconds). A survivor below `(L + 1)^2`
+//! is prime by the sieve alone; the others go to the deterministic Miller–Rabin (BPSW
+//! past 3.317e24) of [`crate::u128math`], u64 survivors four at a time. The prime
+//! table, the per-prime offsets (carried from segment to segment) and the buffers are
+//! kept between calls: no allocation per segment, about 4 MiB at most (L = 2^22:
+//! 295k primes with a u32 and a u64 offset each, plus the 128 KiB segment).
 
 use crate::u128math::{mr_u128, mr_u64, mr_u64_after_base_2, sprp2_lanes_u64, Mont64};
 

@@ -161,6 +161,13 @@ fn resume_refuses_missing_checkpoint_short_output_and_damage() {
         msg.contains("holds 4 bytes but its checkpoint says 8"),
         "{msg}"
     );
+    // The same size but other content: refused.
+    std::fs::write(&path, b"2\n3\n5\n9\n").unwrap();
+    let msg = OutputWriter::resume(&path, &j).err().unwrap().to_string();
+    assert!(
+        msg.contains("damaged at byte 6: the line before byte 8 is not 7"),
+        "{msg}"
+    );
     // A damaged checkpoint.
     std::fs::write(&path, b"2\n3\n5\n7\n").unwrap();
     let ck = checkpoint_path(&path);

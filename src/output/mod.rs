@@ -420,23 +420,7 @@ impl OutputWriter {
                 need: ck.bytes,
             });
         }
-        if job.format == Format::Compact {
-            let mut h = [0u8; HEADER_LEN];
-            file.read_exact(&mut h).map_err(|e| io("reading", e))?;
-            let want = Header {
-                start: job.start,
-                stop: job.stop,
-                block_primes: BLOCK_PRIMES,
-            };
-            if h != want.to_bytes() {
-                let reason = "header does not match the job".to_string();
-                return Err(OutputError::Corrupt {
-                    path: path.to_path_buf(),
-                    offset: 0,
-                    reason,
-                });
-            }
-        }
+        check_kept_part(&mut file, path, &ck)?;
         if have > ck.bytes {
             file.set_len(ck.bytes).map_err(|e| io("truncating", e))?;
             file.sync_all().map_err(|e| io("syncing", e))?;
@@ -767,6 +751,52 @@ fn put(
         buf.put(bytes);
     }
     Ok(())
+}
+
+/// Cheap checks that the part of the output a checkpoint keeps is that job's: a compact
+/// file's header, or the text's last line being the checkpoint's last prime.
+fn check_kept_part(file: &mut File, path: &Path, ck: &Checkpoint) -> Result<(), OutputError> {
+    let io = |e| OutputError::Io {
+        op: "reading".into(),
+        path: path.to_path_buf(),
+        source: e,
+    };
+    let (at, want) = match ck.job.format {
+        Format::Compact => {
+            let h = Header {
+                start: ck.job.start,
+                stop: ck.job.stop,
+                block_primes: BLOCK_PRIMES,
+            };
+            (0, h.to_bytes().to_vec())
+        }
+        Format::Text => match ck.last {
+            None => return Ok(()),
+            Some(last) => {
+                let line = format!("{last}\n").into_bytes();
+                (ck.bytes.saturating_sub(line.len() as u64), line)
+            }
+        },
+    };
+    let mut got = vec![0u8; want.len()];
+    file.seek(SeekFrom::Start(at)).map_err(io)?;
+    file.read_exact(&mut got).map_err(io)?;
+    if got != want {
+        let reason = match ck.job.format {
+            Format::Compact => "the header is not this job's".to_string(),
+            Format::Text => format!("the line before byte {} is not {}", ck.bytes, shown(&want)),
+        };
+        return Err(OutputError::Corrupt {
+            path: path.to_path_buf(),
+            offset: at,
+            reason,
+        });
+    }
+    Ok(())
+}
+
+fn shown(line: &[u8]) -> String {
+    String::from_utf8_lossy(line).trim_end().to_string()
 }
 
 /// The fields in which two jobs differ, as `(field, there, here)`.

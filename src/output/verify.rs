@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use super::compact::{ReadError, Reader, MAGIC};
 use super::text::{self, Decimal, OutBuf, Resume};
-use super::{Format, OutputError};
+use super::{Checkpoint, Format, OutputError};
 use crate::kernel::{Kernel, KernelKind};
 
 /// Numbers recomputed per kernel call in `verify`.
@@ -350,8 +350,8 @@ impl Expected {
 }
 
 /// Recomputes the primes of the range with `kernel` and compares them with the file's,
-/// one by one. A compact file (told by its magic) carries its range in its header; a
-/// text file needs `range`. Errors are for files that cannot be read; everything wrong
+/// one by one. A compact file (told by its magic) carries its range in its header; for
+/// a text file the range is `range`, or else the job's in the checkpoint beside it. Errors are for files that cannot be read; everything wrong
 /// inside the file is the report's discrepancy.
 pub fn verify(
     path: &Path,
@@ -388,9 +388,10 @@ pub fn verify(
         };
         (Format::Compact, h.start, h.stop, Box::new(source))
     } else {
-        let Some((a, b)) = range else {
+        let Some((a, b)) = range.or(text_range_from_checkpoint(path)?) else {
             return Err(OutputError::Usage(format!(
-                "{} is a text file: give the range (START STOP) to verify it against",
+                "{} is a text file without a checkpoint: give the range (START STOP) to \
+                 verify it against",
                 path.display()
             )));
         };
@@ -425,6 +426,13 @@ pub fn verify(
         primes_checked: checked,
         discrepancy,
     })
+}
+
+/// The range of a text output, from the checkpoint beside it (if it is a text job's).
+fn text_range_from_checkpoint(path: &Path) -> Result<Option<(u128, u128)>, OutputError> {
+    Ok(Checkpoint::load(path)?
+        .filter(|ck| ck.job.format == Format::Text)
+        .map(|ck| (ck.job.start, ck.job.stop)))
 }
 
 fn compare(exp: &mut Expected, src: &mut dyn Source) -> Result<(u64, Option<Bad>), OutputError> {

@@ -813,3 +813,49 @@ fn job_diffs(there: &JobSpec, here: &JobSpec) -> Vec<(&'static str, String, Stri
     cmp("kernel", there.kernel.clone(), here.kernel.clone());
     d
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gaps::GapDecoder;
+
+    /// The reference check: the gaps.rs decoder, plus "the first prime is 2 or odd".
+    fn reference(gaps: &[u8], start: u128, stop: u128) -> Result<(u64, Option<u128>), GapError> {
+        let mut dec = GapDecoder::new(gaps, start, stop);
+        let mut n = 0;
+        while let Some(p) = dec.next_prime()? {
+            if n == 0 && p & 1 == 0 && p != 2 {
+                return Err(GapError::Even { number: p });
+            }
+            n += 1;
+        }
+        Ok((n, dec.last()))
+    }
+
+    #[test]
+    fn scan_agrees_with_the_decoder() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rnd = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let alphabet = [0u8, 1, 2, 3, 4, 5, 0x7f, 0x80, 0x81, 0xff];
+        for _ in 0..200_000 {
+            let len = (rnd() % 8) as usize;
+            let gaps: Vec<u8> = (0..len).map(|_| alphabet[(rnd() % 10) as usize]).collect();
+            let start = [0u128, 1, 2, 3, u128::MAX - 300][(rnd() % 5) as usize];
+            let stop = start.saturating_add((rnd() % 600) as u128);
+            let (a, b) = (scan(&gaps, start, stop), reference(&gaps, start, stop));
+            assert_eq!(
+                a.is_ok(),
+                b.is_ok(),
+                "{gaps:?} from {start} to {stop}: {a:?} vs {b:?}"
+            );
+            if let (Ok(a), Ok(b)) = (a, b) {
+                assert_eq!(a, b, "{gaps:?} from {start} to {stop}");
+            }
+        }
+    }
+}

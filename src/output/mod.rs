@@ -3,7 +3,8 @@
 //! # Contract
 //! - [`OutputWriter`] takes the job's chunks in order (gap lists, `gaps.rs`), writes
 //!   them as text (one decimal prime per line, byte-identical to `primesieve START STOP
-//!   --print`) or compact (`docs/FORMAT.md`) in large sequential writes.
+//!   --print`) or compact (`docs/FORMAT.md`) in large sequential writes (1 MiB), asking
+//!   the kernel to start write-back every 8 MiB so that dirty pages never pile up.
 //! - [`OutputWriter::checkpoint`] is the durability point: flush, fsync the output, then
 //!   atomically replace `<out>.ckpt` ([`checkpoint_path`]). A checkpoint never claims
 //!   more than is durably on disk; after a write error the writer refuses to go on and

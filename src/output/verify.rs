@@ -442,9 +442,9 @@ fn compare(exp: &mut Expected, src: &mut dyn Source) -> Result<(u64, Option<Bad>
     let mut checked = 0u64;
     loop {
         match (e_cur, f_cur) {
-            (None, None) => return Ok((checked, source_bad(src))),
+            (None, None) => return Ok((checked, src.take_bad())),
             (Some(e), None) => {
-                let bad = source_bad(src).unwrap_or((
+                let bad = src.take_bad().unwrap_or((
                     checked + 1,
                     0,
                     DiscrepancyKind::EndsEarly { expected: e },
@@ -477,8 +477,4 @@ fn compare(exp: &mut Expected, src: &mut dyn Source) -> Result<(u64, Option<Bad>
             }
         }
     }
-}
-
-fn source_bad(src: &mut dyn Source) -> Option<Bad> {
-    src.take_bad()
 }

@@ -20,8 +20,15 @@ fn gaps_in(ps: &[u128], lo: u128, hi: u128) -> Vec<u8> {
     e.into_bytes()
 }
 
-/// Runs `job` with random chunk sizes, checkpoints and crashes; returns the file.
-fn run_with_crashes(path: &Path, job: &JobSpec, ps: &[u128], seed: u64, crashes: usize) -> Vec<u8> {
+/// Runs `job` with random chunk sizes, checkpoints and crashes; returns the file and the
+/// number of crashes.
+fn run_with_crashes(
+    path: &Path,
+    job: &JobSpec,
+    ps: &[u128],
+    seed: u64,
+    crashes: usize,
+) -> (Vec<u8>, usize) {
     let mut rng = Rng(seed);
     let span = job.stop - job.start + 1;
     let mut w = OutputWriter::create(path, job, true).unwrap();
@@ -57,7 +64,7 @@ fn run_with_crashes(path: &Path, job: &JobSpec, ps: &[u128], seed: u64, crashes:
     assert_eq!(next, job.stop + 1);
     w.finish().unwrap();
     assert_eq!(std::fs::read(path).unwrap(), before);
-    before
+    (before, crashes - left)
 }
 
 #[test]
@@ -74,14 +81,20 @@ fn crashes_at_random_points_give_identical_files() {
             if format == Format::Text {
                 assert!(reference == text_of(&mine));
             }
+            let mut crashes = 0;
             for seed in 1..=6 {
-                let got =
+                let (got, n) =
                     run_with_crashes(&dir.join("p"), &job, &mine, seed * 7919 + start as u64, 4);
                 assert!(
                     got == reference,
                     "{format} from {start}, seed {seed}: files differ"
                 );
+                crashes += n;
             }
+            assert!(
+                crashes >= 6,
+                "{format} from {start}: only {crashes} crashes"
+            );
         }
     }
 }

@@ -56,8 +56,12 @@ fn good_files_pass() {
     let r = verify(&dir.join("good.pc"), None, KernelKind::Auto).unwrap();
     assert!(r.is_ok() && r.primes_checked == ps.len() as u64, "{r}");
     println!("{r}");
-    // A text file needs its range.
-    assert!(verify(&dir.join("good.txt"), None, KernelKind::Auto).is_err());
+    // A text file takes its range from its checkpoint, or needs it given.
+    let r = verify(&dir.join("good.txt"), None, KernelKind::Auto).unwrap();
+    assert!(r.is_ok() && (r.start, r.stop) == (0, STOP), "{r}");
+    std::fs::copy(dir.join("good.txt"), dir.join("bare.txt")).unwrap();
+    let e = verify(&dir.join("bare.txt"), None, KernelKind::Auto).unwrap_err();
+    assert!(e.to_string().contains("give the range"), "{e}");
 }
 
 #[test]
@@ -142,6 +146,31 @@ fn text_damage_is_found_and_named() {
     // An empty file.
     let d = check_text(&dir, b"").discrepancy.unwrap();
     assert_eq!(d.kind, DiscrepancyKind::EndsEarly { expected: 2 });
+}
+
+#[test]
+#[ignore = "needs the real kernels past 2^64: the placeholder primality test is trial division"]
+fn numbers_past_2_64_are_verified() {
+    // The file is written from the kernel's primes; verify must accept it and catch a
+    // changed digit (the reference here is the kernel itself: this tests verify's
+    // reading and comparing, not the kernel).
+    let dir = scratch("verify-big");
+    let (a, b) = ((1u128 << 64) - 3000, (1u128 << 64) + 3000);
+    let mut ps: Vec<u128> = Vec::new();
+    primecluster::kernel::Kernel::new(KernelKind::Auto).primes(a, b, &mut ps);
+    assert!(ps.iter().any(|&p| p > 1 << 64) && ps.iter().any(|&p| p < 1 << 64));
+    let p = dir.join("big.txt");
+    let t = write_all(&p, &job(a, b, Format::Text), &chunks(a, b, &ps, &[1 << 64]));
+    assert!(verify(&p, Some((a, b)), KernelKind::Auto).unwrap().is_ok());
+    let mut bad = t.clone();
+    let at = line_start(&t, 50) + 5;
+    bad[at] = if bad[at] == b'1' { b'2' } else { b'1' };
+    std::fs::write(&p, &bad).unwrap();
+    let d = verify(&p, Some((a, b)), KernelKind::Auto)
+        .unwrap()
+        .discrepancy
+        .unwrap();
+    assert_eq!(d.index, 50);
 }
 
 #[test]

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use super::compact::{ReadError, Reader, MAGIC};
 use super::text::{self, Decimal, OutBuf, Resume};
-use super::{Format, OutputError};
+use super::{Checkpoint, Format, OutputError};
 use crate::kernel::{Kernel, KernelKind};
 
 /// Numbers recomputed per kernel call in `verify`.
@@ -350,8 +350,8 @@ impl Expected {
 }
 
 /// Recomputes the primes of the range with `kernel` and compares them with the file's,
-/// one by one. A compact file (told by its magic) carries its range in its header; a
-/// text file needs `range`. Errors are for files that cannot be read; everything wrong
+/// one by one. A compact file (told by its magic) carries its range in its header; for
+/// a text file the range is `range`, or else the job's in the checkpoint beside it. Errors are for files that cannot be read; everything wrong
 /// inside the file is the report's discrepancy.
 pub fn verify(
     path: &Path,
@@ -388,9 +388,10 @@ pub fn verify(
         };
         (Format::Compact, h.start, h.stop, Box::new(source))
     } else {
-        let Some((a, b)) = range else {
+        let Some((a, b)) = range.or(text_range_from_checkpoint(path)?) else {
             return Err(OutputError::Usage(format!(
-                "{} is a text file: give the range (START STOP) to verify it against",
+                "{} is a text file without a checkpoint: give the range (START STOP) to \
+                 verify it against",
                 path.display()
             )));
         };
@@ -427,6 +428,13 @@ pub fn verify(
     })
 }
 
+/// The range of a text output, from the checkpoint beside it (if it is a text job's).
+fn text_range_from_checkpoint(path: &Path) -> Result<Option<(u128, u128)>, OutputError> {
+    Ok(Checkpoint::load(path)?
+        .filter(|ck| ck.job.format == Format::Text)
+        .map(|ck| (ck.job.start, ck.job.stop)))
+}
+
 fn compare(exp: &mut Expected, src: &mut dyn Source) -> Result<(u64, Option<Bad>), OutputError> {
     // One look-ahead on each side tells a missing prime from an extra one.
     let mut e_cur = exp.next();
@@ -434,9 +442,9 @@ fn compare(exp: &mut Expected, src: &mut dyn Source) -> Result<(u64, Option<Bad>
     let mut checked = 0u64;
     loop {
         match (e_cur, f_cur) {
-            (None, None) => return Ok((checked, source_bad(src))),
+            (None, None) => return Ok((checked, src.take_bad())),
             (Some(e), None) => {
-                let bad = source_bad(src).unwrap_or((
+                let bad = src.take_bad().unwrap_or((
                     checked + 1,
                     0,
                     DiscrepancyKind::EndsEarly { expected: e },
@@ -469,8 +477,4 @@ fn compare(exp: &mut Expected, src: &mut dyn Source) -> Result<(u64, Option<Bad>
             }
         }
     }
-}
-
-fn source_bad(src: &mut dyn Source) -> Option<Bad> {
-    src.take_bad()
 }

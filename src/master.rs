@@ -93,6 +93,9 @@ const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often the progress line is redrawn on a terminal, and logged otherwise.
 const PROGRESS_TTY: Duration = Duration::from_millis(500);
 const PROGRESS_LOG: Duration = Duration::from_secs(10);
+/// Bytes read from one connection before the loop turns to the others and its timers;
+/// the rest waits in `Master::backlog` (mio is edge-triggered: no new event comes).
+const READ_BURST: usize = 4 << 20;
 
 struct Conn {
     stream: TcpStream,
@@ -111,6 +114,8 @@ struct Master {
     poll: Poll,
     listener: TcpListener,
     conns: BTreeMap<WorkerId, Conn>,
+    /// Connections that had more to read when their burst ran out.
+    backlog: Vec<WorkerId>,
     next_id: WorkerId,
     sched: Scheduler<Vec<u8>>,
     output: Output,
@@ -151,6 +156,7 @@ pub fn run(
         poll,
         listener,
         conns: BTreeMap::new(),
+        backlog: Vec::new(),
         next_id: 1,
         sched: Scheduler::new(sc),
         output,
@@ -181,7 +187,7 @@ impl Master {
             self.apply(acts)?;
         }
         while !self.done {
-            let timeout = self.timeout();
+            let timeout = if self.backlog.is_empty() { self.timeout() } else { Duration::ZERO };
             if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
@@ -206,6 +212,11 @@ impl Master {
                 }
                 if self.done {
                     break;
+                }
+            }
+            for id in std::mem::take(&mut self.backlog) {
+                if !self.done {
+                    self.read(id)?;
                 }
             }
             self.on_timers()?;
@@ -303,13 +314,20 @@ impl Master {
         }
     }
 
-    /// Reads what the connection has and handles every complete frame.
+    /// Reads what the connection has, up to a burst, and handles every complete frame.
     fn read(&mut self, id: WorkerId) -> Result<(), MasterError> {
         let mut buf = [0u8; 64 << 10];
+        let mut taken = 0;
         loop {
             let Some(conn) = self.conns.get_mut(&id) else {
                 return Ok(());
             };
+            if taken >= READ_BURST {
+                if !self.backlog.contains(&id) {
+                    self.backlog.push(id);
+                }
+                return Ok(());
+            }
             match conn.stream.read(&mut buf) {
                 Ok(0) => {
                     let why = if conn.welcomed {
@@ -320,6 +338,7 @@ impl Master {
                     return self.close(id, why, None);
                 }
                 Ok(n) => {
+                    taken += n;
                     conn.inbuf.extend_from_slice(&buf[..n]);
                     self.handle_frames(id)?;
                 }

@@ -70,7 +70,9 @@ impl Config {
             start,
             stop,
             ship_primes,
-            initial_width: 1 << 20,
+            // Small, so a slow worker (a Pi 1 on trial division) is not stuck for
+            // minutes before its rate is known; one result sizes the next chunk.
+            initial_width: 1 << 16,
             min_width: 1 << 12,
             max_width: 1 << 40,
             max_chunk_primes: 1 << 20,

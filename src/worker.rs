@@ -111,31 +111,32 @@ impl Default for Backoff {
 
 /// Runs the worker until the master says the job is done.
 pub fn run(cfg: &WorkerConfig) -> Result<(), WorkerError> {
+    let pool = Pool::new(cfg.threads.unwrap_or_else(cores).max(1));
+    let result = reconnect_loop(cfg, &pool);
+    pool.stop();
+    result
+}
+
+fn reconnect_loop(cfg: &WorkerConfig, pool: &Pool) -> Result<(), WorkerError> {
     let mut backoff = Backoff::new();
-    let mut threads = cfg.threads.unwrap_or_else(cores).max(1);
+    let master = || cfg.master.clone();
     loop {
-        match session(cfg, &mut threads, &mut backoff) {
+        let end = session(cfg, pool, &mut backoff);
+        // Whatever is queued or computing belongs to the connection that ended: the
+        // master requeued it. Computing threads finish their chunk and discard it.
+        pool.end_session();
+        match end {
             Ok(End::Finished) => return Ok(()),
             Ok(End::Refused { code, message }) => {
-                return Err(WorkerError::Refused {
-                    master: cfg.master.clone(),
-                    code,
-                    message,
-                })
+                return Err(WorkerError::Refused { master: master(), code, message })
             }
             Ok(End::Lost(source)) | Err(source) => {
                 if cfg.once {
-                    return Err(WorkerError::Unreachable {
-                        master: cfg.master.clone(),
-                        source,
-                    });
+                    return Err(WorkerError::Unreachable { master: master(), source });
                 }
                 let wait = backoff.wait();
-                info!(
-                    "worker: master {} unavailable ({source}); retrying in {:.1} s",
-                    cfg.master,
-                    wait.as_secs_f64()
-                );
+                let secs = wait.as_secs_f64();
+                info!("worker: master {} unavailable ({source}); retrying in {secs:.1} s", cfg.master);
                 thread::sleep(wait);
             }
         }
@@ -150,14 +151,14 @@ enum End {
 }
 
 /// One connection: hello, welcome, then work until it ends.
-fn session(cfg: &WorkerConfig, threads: &mut u32, backoff: &mut Backoff) -> io::Result<End> {
+fn session(cfg: &WorkerConfig, pool: &Pool, backoff: &mut Backoff) -> io::Result<End> {
     let mut stream = TcpStream::connect(&cfg.master)?;
     stream.set_nodelay(true)?;
     let hello = Hello {
         version: wire::VERSION,
         name: cfg.name.clone(),
         cores: cores(),
-        threads: *threads,
+        threads: pool.load().0,
         arch: std::env::consts::ARCH.to_string(),
         kernels: 0b111,
     };
@@ -183,17 +184,14 @@ fn session(cfg: &WorkerConfig, threads: &mut u32, backoff: &mut Backoff) -> io::
     }
     backoff.reset();
     if welcome.threads > 0 {
-        *threads = welcome.threads;
+        pool.resize(welcome.threads);
     }
-    info!(
-        "worker {}: joined {} with {} threads",
-        welcome.worker_id, cfg.master, threads
-    );
-    let pool = Pool::start(&welcome, *threads, stream.try_clone()?);
+    let threads = pool.load().0;
+    info!("worker {}: joined {} with {threads} threads", welcome.worker_id, cfg.master);
+    pool.begin_session(&welcome, stream.try_clone()?);
     let heartbeat = Duration::from_millis(welcome.heartbeat_ms.max(100) as u64);
     stream.set_read_timeout(Some(heartbeat / 2))?;
-    let end = serve(&mut reader, &pool, &stream, heartbeat, threads);
-    pool.stop();
+    let end = serve(&mut reader, pool, &stream, heartbeat);
     let _ = stream.shutdown(Shutdown::Both);
     Ok(end)
 }
@@ -204,7 +202,6 @@ fn serve(
     pool: &Pool,
     stream: &TcpStream,
     heartbeat: Duration,
-    threads: &mut u32,
 ) -> End {
     let mut last_beat = Instant::now();
     loop {
@@ -225,7 +222,6 @@ fn serve(
             Message::Cancel { chunk } => pool.cancel(chunk),
             Message::SetThreads { threads: n } => {
                 info!("worker: master sets threads to {n}");
-                *threads = n;
                 pool.resize(n);
             }
             Message::Shutdown { reason, message } => {
@@ -326,14 +322,27 @@ impl FrameReader {
 struct Shared {
     state: Mutex<PoolState>,
     wake: Condvar,
-    out: Mutex<TcpStream>,
+    /// The current connection's socket, for results. Locked before `state` whenever
+    /// both are needed, so a session cannot end between checking a result's session
+    /// and writing it: a stale result never reaches a new master.
+    out: Mutex<Option<TcpStream>>,
+}
+
+/// One queued chunk, with the settings of the connection it came on.
+struct Task {
+    assign: wire::Assign,
+    session: u64,
     mode: Mode,
     kernel: KernelKind,
 }
 
 struct PoolState {
-    queue: VecDeque<wire::Assign>,
+    queue: VecDeque<Task>,
     cancelled: HashSet<u64>,
+    /// Bumped when a connection ends; results of older sessions are dropped.
+    session: u64,
+    mode: Mode,
+    kernel: KernelKind,
     /// Threads wanted; thread i exits once i >= wanted.
     wanted: u32,
     /// Which thread indices are running.
@@ -342,40 +351,52 @@ struct PoolState {
     stop: bool,
 }
 
-/// The compute threads of one session.
+/// The compute threads; they live as long as the worker, across reconnections.
 struct Pool {
     shared: Arc<Shared>,
     handles: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl Pool {
-    fn start(welcome: &Welcome, threads: u32, out: TcpStream) -> Pool {
-        let kernel = match welcome.kernel {
-            1 => KernelKind::Sieve,
-            2 => KernelKind::Trial,
-            _ => KernelKind::Auto,
-        };
+    fn new(threads: u32) -> Pool {
         let state = PoolState {
             queue: VecDeque::new(),
             cancelled: HashSet::new(),
+            session: 0,
+            mode: Mode::Primes,
+            kernel: KernelKind::Auto,
             wanted: 0,
             running: Vec::new(),
             busy: 0,
             stop: false,
         };
-        let shared = Shared {
-            state: Mutex::new(state),
-            wake: Condvar::new(),
-            out: Mutex::new(out),
-            mode: welcome.mode,
-            kernel,
-        };
-        let pool = Pool {
-            shared: Arc::new(shared),
-            handles: Mutex::new(Vec::new()),
-        };
+        let shared = Shared { state: Mutex::new(state), wake: Condvar::new(), out: Mutex::new(None) };
+        let pool = Pool { shared: Arc::new(shared), handles: Mutex::new(Vec::new()) };
         pool.resize(threads);
         pool
+    }
+
+    /// A new connection: its socket takes the results, its settings the next chunks.
+    fn begin_session(&self, welcome: &Welcome, out: TcpStream) {
+        let mut sock = self.shared.out.lock().expect("socket lock");
+        let mut st = self.shared.state.lock().expect("pool lock");
+        st.mode = welcome.mode;
+        st.kernel = match welcome.kernel {
+            1 => KernelKind::Sieve,
+            2 => KernelKind::Trial,
+            _ => KernelKind::Auto,
+        };
+        *sock = Some(out);
+    }
+
+    /// The connection ended: forget its chunks and its socket.
+    fn end_session(&self) {
+        let mut sock = self.shared.out.lock().expect("socket lock");
+        let mut st = self.shared.state.lock().expect("pool lock");
+        st.session += 1;
+        st.queue.clear();
+        st.cancelled.clear();
+        *sock = None;
     }
 
     /// Grows or shrinks the pool: new threads start now, surplus ones leave after
@@ -398,16 +419,17 @@ impl Pool {
         self.shared.wake.notify_all();
     }
 
-    fn push(&self, a: wire::Assign) {
+    fn push(&self, assign: wire::Assign) {
         let mut st = self.shared.state.lock().expect("pool lock");
-        st.queue.push_back(a);
+        let task = Task { assign, session: st.session, mode: st.mode, kernel: st.kernel };
+        st.queue.push_back(task);
         self.shared.wake.notify_one();
     }
 
     fn cancel(&self, chunk: u64) {
         let mut st = self.shared.state.lock().expect("pool lock");
         let before = st.queue.len();
-        st.queue.retain(|a| a.chunk != chunk);
+        st.queue.retain(|t| t.assign.chunk != chunk);
         if st.queue.len() == before {
             // Being computed now: drop its result when done.
             st.cancelled.insert(chunk);
@@ -422,7 +444,10 @@ impl Pool {
 
     fn send(&self, msg: &Message) -> io::Result<()> {
         let mut out = self.shared.out.lock().expect("socket lock");
-        send(&mut out, msg)
+        match out.as_mut() {
+            Some(s) => send(s, msg),
+            None => Err(io::Error::new(io::ErrorKind::NotConnected, "no master")),
+        }
     }
 
     /// Stops every thread (each finishes its current chunk) and waits for them.
@@ -442,7 +467,7 @@ impl Pool {
 
 /// One compute thread: take a chunk, compute it, send the result; until told to stop.
 fn compute(shared: Arc<Shared>, index: u32) {
-    let mut kernel = Kernel::new(shared.kernel);
+    let mut kernel = Kernel::new(KernelKind::Auto);
     loop {
         let task = {
             let mut st = shared.state.lock().expect("pool lock");
@@ -458,28 +483,26 @@ fn compute(shared: Arc<Shared>, index: u32) {
                 st = shared.wake.wait(st).expect("pool lock");
             }
         };
-        let result = compute_chunk(&mut kernel, shared.mode, &task);
-        let dropped = {
+        if kernel.kind() != task.kernel {
+            kernel = Kernel::new(task.kernel);
+        }
+        let result = compute_chunk(&mut kernel, task.mode, &task.assign);
+        let mut out = shared.out.lock().expect("socket lock");
+        let current = {
             let mut st = shared.state.lock().expect("pool lock");
             st.busy -= 1;
-            st.stop || st.cancelled.remove(&task.chunk)
+            let cancelled = st.cancelled.remove(&task.assign.chunk);
+            !st.stop && task.session == st.session && !cancelled
         };
-        if dropped {
-            continue;
-        }
+        let Some(sock) = out.as_mut().filter(|_| current) else { continue };
         let msg = Message::Result(result);
         if msg.encoded_len() > wire::MAX_FRAME_LEN as usize + wire::LEN_PREFIX {
-            warn!(
-                "worker: chunk {} gives a result too large for one frame; dropping the connection",
-                task.chunk
-            );
-            let out = shared.out.lock().expect("socket lock");
-            let _ = out.shutdown(Shutdown::Both);
+            warn!("worker: chunk {} gives a result too large for one frame; dropping the connection", task.assign.chunk);
+            let _ = sock.shutdown(Shutdown::Both);
             continue;
         }
-        let mut out = shared.out.lock().expect("socket lock");
-        if let Err(e) = send(&mut out, &msg) {
-            debug!("worker: sending chunk {}: {e}", task.chunk);
+        if let Err(e) = send(sock, &msg) {
+            debug!("worker: sending chunk {}: {e}", task.assign.chunk);
         }
     }
 }

@@ -16,14 +16,14 @@ use std::time::Duration;
 const LIMIT: Duration = Duration::from_secs(180);
 
 /// xorshift: the kill moments come from a seed, so a failure can be replayed.
-fn delays(seed: u64, n: usize) -> Vec<Duration> {
+fn delays(seed: u64, n: usize, min_ms: u64, span_ms: u64) -> Vec<Duration> {
     let mut x = seed | 1;
     (0..n)
         .map(|_| {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
-            Duration::from_millis(300 + x % 1200)
+            Duration::from_millis(min_ms + x % span_ms)
         })
         .collect()
 }
@@ -48,48 +48,62 @@ fn master_at(port: u16, job: &[&str], out: &Path, resume: bool) -> Proc {
     spawn("master", &args, Stdio::null())
 }
 
-/// Runs `job` with two workers, killing the master `kills` times, then finishing.
-fn interrupted_run(job: &[&str], out: &Path, seed: u64, kills: usize) {
+/// Runs `job` with two workers, killing the master up to `kills` times, then
+/// finishing; returns how many kills landed, and how many restarts resumed past the
+/// job's start (so the file was cut back to a checkpoint mid-range).
+fn interrupted_run(job: &[&str], out: &Path, kill_after: &[Duration]) -> (usize, usize) {
     let port = free_port();
     let _w1 = worker(port, &["--threads", "1", "--name", "a"]);
     let _w2 = worker(port, &["--threads", "1", "--name", "b"]);
     let mut resume = false;
-    for d in delays(seed, kills) {
+    let mut landed = 0;
+    let mut resumed_mid_range = 0;
+    for &d in kill_after {
         let mut m = master_at(port, job, out, resume);
         std::thread::sleep(d);
+        resumed_mid_range += m.lines_so_far().iter().filter(|l| l.contains("resuming")).count();
         if m.child.try_wait().unwrap().is_some() {
             break; // Finished before the kill: nothing left to interrupt.
         }
         m.kill9();
+        landed += 1;
         resume = true;
     }
     let mut m = master_at(port, job, out, resume);
     let st = m.wait_for(LIMIT);
     assert!(st.success(), "final master: {st:?}");
+    resumed_mid_range += m.lines_so_far().iter().filter(|l| l.contains("resuming")).count();
+    (landed, resumed_mid_range)
 }
 
 #[test]
 fn killed_master_resumes_to_a_byte_identical_text_file() {
     let dir = scratch("resume-text");
-    let job = ["1e9", "1e9+4e6", "--kernel", "trial"];
+    // About 5 s of work for two threads: the kills (0.3-1.5 s after each start) land mid-run.
+    let job = ["1e10", "1e10+4e6", "--kernel", "trial"];
     let out = dir.join("p.txt");
-    interrupted_run(&job, &out, 0x5eed_0001, 3);
-    assert_eq!(read(&out), output_of(&["primes", "1e9", "1e9+4e6"]));
+    let (kills, mid) = interrupted_run(&job, &out, &delays(0x5eed_0001, 3, 300, 1200));
+    assert!(kills >= 1 && mid >= 1, "kills {kills}, resumes past the start {mid}");
+    assert_eq!(read(&out), output_of(&["primes", "1e10", "1e10+4e6"]));
 }
 
 #[test]
 fn killed_master_resumes_to_a_byte_identical_compact_file() {
     let dir = scratch("resume-compact");
-    let job = ["1e9", "1e9+4e6", "--kernel", "trial", "--format", "compact"];
+    // Denser than the text job: a compact checkpoint covers whole blocks of 65536
+    // primes, and a block must complete within a master's life for a resume to
+    // start mid-range.
+    let job = ["1e8", "1e8+4e7", "--kernel", "trial", "--format", "compact"];
     let reference = dir.join("ref.pcc");
     let out = dir.join("p.pcc");
     let mut args = vec!["run", "--quiet", "--out", reference.to_str().unwrap()];
     args.extend_from_slice(&job);
     output_of(&args);
-    interrupted_run(&job, &out, 0x5eed_0002, 3);
+    let (kills, mid) = interrupted_run(&job, &out, &delays(0x5eed_0002, 3, 1500, 2000));
+    assert!(kills >= 1 && mid >= 1, "kills {kills}, resumes past the start {mid}");
     assert_eq!(read(&out), read(&reference));
     let decoded = output_of(&["decode", out.to_str().unwrap()]);
-    assert_eq!(decoded, output_of(&["primes", "1e9", "1e9+4e6"]));
+    assert_eq!(decoded, output_of(&["primes", "1e8", "1e8+4e7"]));
 }
 
 #[test]

@@ -45,6 +45,14 @@ impl Proc {
         let _ = self.child.wait();
     }
 
+    /// The stderr lines that arrived so far (and were not taken by `wait_line`).
+    pub fn lines_so_far(&mut self) -> Vec<String> {
+        let rx = self.stderr_lines.as_ref().expect("stderr captured");
+        // Give the reader thread a moment to pass on what the process wrote.
+        thread::sleep(Duration::from_millis(50));
+        rx.try_iter().collect()
+    }
+
     /// Waits for a stderr line containing `needle`, returns it.
     pub fn wait_line(&mut self, needle: &str, limit: Duration) -> String {
         let rx = self.stderr_lines.as_ref().expect("stderr captured");

@@ -19,8 +19,10 @@
 #   2. `cargo test --release` under qemu-arm of:
 #        --lib  plus every tests/*.rs whose name starts with
 #        sieve_ math_ trial_ big_ kernel gaps wire_ output_
-#      (found by glob, so new files are picked up). NOT run here: every other tests/*.rs,
-#      in particular the multi-process network tests tests/cluster_*.rs (they run natively).
+#      (found by glob, so new files are picked up), except measurement-only files named
+#      *_bench.rs / *_throughput.rs (all #[ignore]d; not worth an LTO build for ARM).
+#      NOT run here: every other tests/*.rs, in particular the multi-process network
+#      tests tests/cluster_*.rs (they run natively).
 #   3. the same lib tests again with `--features pure-rust` (the Rust twins of the C kernels).
 #   4. ARMv6 (Pi 1 / Zero / Zero W): Debian has no Rust std for arm-unknown-linux-gnueabihf,
 #      so it compiles every csrc/*.c with
@@ -223,6 +225,11 @@ use_debian_rust() {
     export "CARGO_TARGET_${TARGET_ENV}_RUNNER=qemu-arm -L $QEMU_PREFIX"
     export "CC_${TARGET//-/_}=$CROSS_GCC"
     export "AR_${TARGET//-/_}=arm-linux-gnueabihf-ar"
+    # build.rs: a C compile failure must fail the build, not fall back to the Rust twins.
+    export PRIMECLUSTER_STRICT_C=1
+    # Tells tests they run under emulation (qemu-arm is ~5-20x slower than native): a test
+    # with big random/exhaustive loops may shrink them when this is set. Nothing else.
+    export PRIMECLUSTER_TEST_EMULATED=1
     CARGO=(/usr/bin/cargo)
     CARGO_ARGS=(--locked --release --target "$TARGET" --target-dir "$TARGET_DIR")
 
@@ -258,6 +265,7 @@ find_tests() {
         for p in "${TEST_PREFIXES[@]}"; do
             case "$name" in "$p"*) matched=1 ;; esac
         done
+        case "$name" in *_bench | *_throughput) matched=0 ;; esac
         if [ "$matched" = 1 ]; then TEST_ARGS+=(--test "$name"); else skipped+=("$name"); fi
     done
     log "test targets run under qemu: ${TEST_ARGS[*]}"
@@ -290,9 +298,9 @@ build_release() {
 }
 
 build_tests() { "${CARGO[@]}" test "${CARGO_ARGS[@]}" --no-run "${TEST_ARGS[@]}"; }
-run_tests()   { "${CARGO[@]}" test "${CARGO_ARGS[@]}" "${TEST_ARGS[@]}"; }
+run_tests()   { "${CARGO[@]}" test "${CARGO_ARGS[@]}" --no-fail-fast "${TEST_ARGS[@]}"; }
 build_tests_pure() { "${CARGO[@]}" test "${CARGO_ARGS[@]}" --features pure-rust --no-run --lib; }
-run_tests_pure()   { "${CARGO[@]}" test "${CARGO_ARGS[@]}" --features pure-rust --lib; }
+run_tests_pure()   { "${CARGO[@]}" test "${CARGO_ARGS[@]}" --no-fail-fast --features pure-rust --lib; }
 
 armv6_c() {
     if [ "${#C_SOURCES[@]}" -eq 0 ]; then

@@ -32,7 +32,10 @@
 # native build in target/.
 #
 # Env knobs: ARM_CHECK_REFRESH=1 re-runs apt-get update and re-picks the newest matching
-# rustc-web even when a consistent set is already installed.
+# rustc-web even when a consistent set is already installed. ARM_CHECK_FAST=1 builds the
+# armv7 release profile without LTO and with 16 codegen units (still opt-level 3, no debug
+# assertions): about a third of the compile CPU time, at the cost of not checking the LTO
+# link that the shipped binaries get (measured: 38 s vs 106 s CPU for 4 test binaries).
 # Exit status: 0 only if every step passed. Timings are printed per step and at the end.
 set -euo pipefail
 
@@ -230,6 +233,10 @@ use_debian_rust() {
     # Tells tests they run under emulation (qemu-arm is ~5-20x slower than native): a test
     # with big random/exhaustive loops may shrink them when this is set. Nothing else.
     export PRIMECLUSTER_TEST_EMULATED=1
+    if [ "${ARM_CHECK_FAST:-0}" = 1 ]; then
+        export CARGO_PROFILE_RELEASE_LTO=off CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16
+        log "ARM_CHECK_FAST=1: release profile with lto=off, codegen-units=16"
+    fi
     CARGO=(/usr/bin/cargo)
     CARGO_ARGS=(--locked --release --target "$TARGET" --target-dir "$TARGET_DIR")
 

@@ -69,9 +69,9 @@ summary() {
     local i
     printf '[arm-check] ---- timings ----\n'
     for i in "${!STEP_NAMES[@]}"; do
-        printf '[arm-check]   %-44s %7ss\n' "${STEP_NAMES[$i]}" "${STEP_TIMES[$i]}"
+        printf '[arm-check]   %-44s %7s\n' "${STEP_NAMES[$i]}" "${STEP_TIMES[$i]}"
     done
-    printf '[arm-check]   %-44s %7ss\n' "total" "$(elapsed "$T_START")"
+    printf '[arm-check]   %-44s %7s\n' "total" "$(elapsed "$T_START")s"
 }
 
 on_exit() {
@@ -98,12 +98,50 @@ step() {
     printf '\n[arm-check] ==== %s\n' "$name"
     "$@"
     STEP_NAMES+=("$name")
-    STEP_TIMES+=("$(elapsed "$t0")")
-    printf '[arm-check] ---- %s: ok (%ss)\n' "$name" "${STEP_TIMES[-1]}"
+    STEP_TIMES+=("$(elapsed "$t0")s")
+    printf '[arm-check] ---- %s: ok (%s)\n' "$name" "${STEP_TIMES[-1]}"
 }
 
-# mktmp VAR: make a temp dir (removed on exit) and store its path in VAR.
-mktmp() { local d; d=$(mktemp -d); TMPDIRS+=("$d"); printf -v "$1" '%s' "$d"; }
+# chain NAME FN [NAME FN]...: run the steps in order, each in a subshell with `set -e`;
+# after a failure the rest of this chain is skipped (recorded), the script goes on.
+FAILED_STEPS=()
+chain() {
+    local name fn rc t0 broken=""
+    while [ "$#" -ge 2 ]; do
+        name=$1 fn=$2
+        shift 2
+        if [ -n "$broken" ]; then
+            printf '\n[arm-check] ==== %s: SKIPPED (after failure of "%s")\n' "$name" "$broken"
+            STEP_NAMES+=("$name")
+            STEP_TIMES+=("skipped")
+            continue
+        fi
+        CURRENT_STEP=$name
+        t0=$(date +%s.%N)
+        printf '\n[arm-check] ==== %s\n' "$name"
+        set +e
+        ( set -e; "$fn" )
+        rc=$?
+        set -e
+        STEP_NAMES+=("$name")
+        STEP_TIMES+=("$(elapsed "$t0")s")
+        if [ "$rc" -eq 0 ]; then
+            printf '[arm-check] ---- %s: ok (%s)\n' "$name" "${STEP_TIMES[-1]}"
+        else
+            printf '[arm-check] ---- %s: FAILED (exit %s, %s)\n' "$name" "$rc" "${STEP_TIMES[-1]}" >&2
+            STEP_TIMES[-1]="${STEP_TIMES[-1]} FAILED"
+            FAILED_STEPS+=("$name")
+            broken=$name
+        fi
+    done
+}
+
+# mktmp VAR: make a temp dir under $WORK (removed on exit) and store its path in VAR.
+# (Steps run in subshells, so one parent-owned $WORK is what gets cleaned up.)
+WORK=$(mktemp -d)
+chmod 755 "$WORK"
+TMPDIRS+=("$WORK")
+mktmp() { local d; d=$(mktemp -d -p "$WORK"); printf -v "$1" '%s' "$d"; }
 
 # ---------------------------------------------------------------- toolchain setup
 installed_version() { # PKG -> version if installed, else empty
@@ -334,10 +372,16 @@ CURRENT_STEP="toolchain check / test discovery"
 use_debian_rust
 find_c_sources
 find_tests
-step "armv7: cargo build --release (C kernels)" build_release
-step "armv7: build tests" build_tests
-step "armv7: run tests under qemu" run_tests
-step "armv7: build lib tests, pure-rust" build_tests_pure
-step "armv7: run lib tests under qemu, pure-rust" run_tests_pure
-step "armv6: compile csrc/*.c" armv6_c
+# Three independent chains; each stops at its first failure, the others still run, and
+# the script fails at the end if anything failed.
+chain "armv7: cargo build --release (C kernels)" build_release \
+      "armv7: build tests" build_tests \
+      "armv7: run tests under qemu" run_tests
+chain "armv7: build lib tests, pure-rust" build_tests_pure \
+      "armv7: run lib tests under qemu, pure-rust" run_tests_pure
+chain "armv6: compile csrc/*.c" armv6_c
 CURRENT_STEP="(done)"
+if [ "${#FAILED_STEPS[@]}" -gt 0 ]; then
+    CURRENT_STEP=$(IFS=';'; printf '%s' "${FAILED_STEPS[*]}")
+    exit 1
+fi

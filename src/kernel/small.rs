@@ -11,6 +11,11 @@ pub fn primes_up_to(n: u32) -> Vec<u32> {
     for i in 2..=n {
         if !composite[i] {
             out.push(i as u32);
+            // i * i overflows a 32-bit usize (ARMv7, ARMv6) for i > 65535; such an i
+            // has no multiple to strike that a smaller prime has not struck.
+            if i > n / i {
+                continue;
+            }
             let mut j = i * i;
             while j <= n {
                 composite[j] = true;
@@ -31,5 +36,9 @@ mod tests {
         );
         assert!(super::primes_up_to(1).is_empty());
         assert_eq!(super::primes_up_to(1_000_000).len(), 78_498);
+        // Past 65536^2 as u32: the square of the last prime must not wrap.
+        let top = super::primes_up_to(u16::MAX as u32 + 100);
+        assert_eq!(top.len(), 6_556);
+        assert_eq!(top.last(), Some(&65_633));
     }
 }

@@ -169,3 +169,14 @@ fn small_sieve_limits_send_survivors_to_miller_rabin() {
     let want: Vec<u128> = (start..=start + 2000).filter(|&n| bpsw(n)).collect();
     assert_eq!(presieve_u128(&mut ps, start, start + 2000), want);
 }
+
+#[test]
+fn full_table_sieve_agrees_with_miller_rabin() {
+    // Near 2^40 the default limits sieve with every prime up to 2^20 and need no test;
+    // sieving with primes below 2^10 only leaves the decisions to Miller–Rabin. A prime
+    // missing from the big table would show here as a composite reported prime.
+    let (start, stop) = (1u64 << 40, (1u64 << 40) + 3 * (1 << 20));
+    let full = Presieve::new().count_u64(start, stop);
+    let mr = Presieve::with_limits(1 << 10, 1 << 10).count_u64(start, stop);
+    assert_eq!(full, mr);
+}

@@ -295,3 +295,19 @@ fn mulmod_and_powmod_match_naive() {
         }
     }
 }
+
+#[test]
+fn prime_tables() {
+    use primecluster::u128math::primes_up_to;
+    assert!(primes_up_to(0).is_empty() && primes_up_to(1).is_empty());
+    assert_eq!(primes_up_to(2), [2]);
+    assert_eq!(primes_up_to(30), [2, 3, 5, 7, 11, 13, 17, 19, 23, 29]);
+    let naive: Vec<u32> = (0..5000u32).filter(|&n| naive_prime(n as u128)).collect();
+    assert_eq!(primes_up_to(4999), naive);
+    // pi(10^6) = 78498, pi(2^20) = 82025, pi(2^22) = 295947 (the kernels' table sizes).
+    assert_eq!(primes_up_to(1_000_000).len(), 78_498);
+    assert_eq!(primes_up_to(1 << 20).len(), 82_025);
+    let big = primes_up_to(1 << 22);
+    assert_eq!(big.len(), 295_947);
+    assert_eq!(big.last(), Some(&4_194_301));
+}

@@ -47,7 +47,7 @@ const WHEEL: [u64; 8] = [1, 7, 11, 13, 17, 19, 23, 29];
 /// Bytes per segment: L2-sized on 64-bit machines; smaller on 32-bit ARM (a Pi has
 /// 16-32 KiB of L1 and a small or shared L2).
 #[cfg(target_pointer_width = "64")]
-const SEGMENT_BYTES: usize = 256 * 1024;
+const SEGMENT_BYTES: usize = 1024 * 1024;
 #[cfg(not(target_pointer_width = "64"))]
 const SEGMENT_BYTES: usize = 64 * 1024;
 
@@ -65,7 +65,7 @@ const SMALL_MAX: u64 = (BLOCK_BYTES / 4) as u64;
 const TABLE_LIMIT: u64 = 100_000_000;
 
 /// Largest prime sieved every segment rather than through the buckets.
-const MEDIUM_MAX: u64 = 2 * SEGMENT_BYTES as u64;
+const MEDIUM_MAX: u64 = 4 * SEGMENT_BYTES as u64;
 
 /// Number of buckets: more than the most segments a next multiple can lie ahead (one
 /// segment plus p bytes, for p up to `TABLE_LIMIT`).
@@ -236,59 +236,77 @@ fn first_multiple(p: u64, lower: u64) -> (u64, usize) {
 /// pool, so memory is the primes themselves plus at most one part-filled page per
 /// bucket, and nothing is reallocated or copied as buckets fill and drain.
 struct Buckets {
-    pages: Vec<Vec<Wheeled>>,
-    free: Vec<u32>,
-    /// Per bucket (aligned segment number mod `RING`), the pages holding it.
-    slots: Vec<Vec<u32>>,
+    slots: Vec<Bucket>,
+    /// Empty pages (capacity `PAGE`) for reuse.
+    free: Vec<Vec<Wheeled>>,
+}
+
+/// One bucket: the page being filled and the full ones before it.
+#[derive(Default)]
+struct Bucket {
+    filling: Vec<Wheeled>,
+    full: Vec<Vec<Wheeled>>,
 }
 
 impl Buckets {
     fn new() -> Self {
         Buckets {
-            pages: Vec::new(),
+            slots: (0..RING).map(|_| Bucket::default()).collect(),
             free: Vec::new(),
-            slots: (0..RING).map(|_| Vec::new()).collect(),
         }
     }
 
+    #[inline]
     fn push(&mut self, slot: usize, w: Wheeled) {
-        let last = self.slots[slot].last().copied();
-        let page = match last {
-            Some(pg) if self.pages[pg as usize].len() < PAGE => pg,
-            _ => {
-                let pg = match self.free.pop() {
-                    Some(pg) => pg,
-                    None => {
-                        self.pages.push(Vec::with_capacity(PAGE));
-                        (self.pages.len() - 1) as u32
-                    }
-                };
-                self.slots[slot].push(pg);
-                pg
-            }
-        };
-        self.pages[page as usize].push(w);
+        let b = &mut self.slots[slot];
+        if b.filling.len() == b.filling.capacity() {
+            self.new_page(slot);
+        }
+        self.slots[slot].filling.push(w);
+    }
+
+    /// Gives bucket `slot` an empty page to fill (its first, or after a full one).
+    #[cold]
+    fn new_page(&mut self, slot: usize) {
+        let page = self.free.pop().unwrap_or_else(|| Vec::with_capacity(PAGE));
+        let b = &mut self.slots[slot];
+        let full = std::mem::replace(&mut b.filling, page);
+        if full.capacity() > 0 {
+            b.full.push(full);
+        }
+    }
+
+    /// Returns a drained page to the pool.
+    fn recycle(&mut self, mut page: Vec<Wheeled>) {
+        if page.capacity() > 0 {
+            page.clear();
+            self.free.push(page);
+        }
     }
 
     /// Empties every bucket (after a jump), keeping the pages for reuse.
     fn clear(&mut self) {
-        for slot in &mut self.slots {
-            for pg in slot.drain(..) {
-                self.pages[pg as usize].clear();
-                self.free.push(pg);
+        for i in 0..self.slots.len() {
+            let b = &mut self.slots[i];
+            let (filling, full) = (std::mem::take(&mut b.filling), std::mem::take(&mut b.full));
+            self.recycle(filling);
+            for page in full {
+                self.recycle(page);
             }
         }
     }
 
     fn heap_bytes(&self) -> usize {
-        self.pages.capacity() * std::mem::size_of::<Vec<Wheeled>>()
-            + self.pages.iter().map(|p| p.capacity() * 8).sum::<usize>()
-            + self.free.capacity() * 4
-            + self
-                .slots
-                .iter()
-                .map(|s| 24 + s.capacity() * 4)
-                .sum::<usize>()
+        let page_bytes = |p: &Vec<Wheeled>| p.capacity() * std::mem::size_of::<Wheeled>();
+        let bucket_bytes = |b: &Bucket| {
+            page_bytes(&b.filling)
+                + b.full.iter().map(page_bytes).sum::<usize>()
+                + b.full.capacity() * std::mem::size_of::<Vec<Wheeled>>()
+        };
+        self.slots.capacity() * std::mem::size_of::<Bucket>()
+            + self.slots.iter().map(bucket_bytes).sum::<usize>()
+            + self.free.iter().map(page_bytes).sum::<usize>()
+            + self.free.capacity() * std::mem::size_of::<Vec<Wheeled>>()
     }
 }
 
@@ -723,24 +741,69 @@ fn cross_off_small(block: &mut [u8], lo: usize, sp: &mut SmallPrime) {
     sp.offsets = [o0, o1, o2, o3, o4, o5, o6, o7].map(|o| o as u32);
 }
 
-/// Crosses off the medium primes' multiples in `seg`, one at a time.
+/// Crosses off the medium primes' multiples in `seg`.
 fn cross_off_medium(seg: &mut [u8], medium: &mut [Wheeled]) {
     let len = seg.len();
     for mp in medium {
-        let mut off = (mp.offset_wheel >> 3) as usize;
-        let mut j = (mp.offset_wheel & 7) as usize;
-        if off < len {
-            let p30 = (mp.p30_class >> 3) as usize;
-            let steps = &STEPS[(mp.p30_class & 7) as usize];
-            while off < len {
-                let st = steps[j];
-                seg[off] &= st.mask;
-                off += p30 * st.dq as usize + st.corr as usize;
-                j = (j + 1) & 7;
-            }
-        }
+        let off = (mp.offset_wheel >> 3) as usize;
+        let j = (mp.offset_wheel & 7) as usize;
+        let p30 = (mp.p30_class >> 3) as usize;
+        // One copy of the loop per class of p mod 30, so that its masks and carries
+        // are constants.
+        let (off, j) = match mp.p30_class & 7 {
+            0 => cross_off_one::<0>(seg, off, j, p30),
+            1 => cross_off_one::<1>(seg, off, j, p30),
+            2 => cross_off_one::<2>(seg, off, j, p30),
+            3 => cross_off_one::<3>(seg, off, j, p30),
+            4 => cross_off_one::<4>(seg, off, j, p30),
+            5 => cross_off_one::<5>(seg, off, j, p30),
+            6 => cross_off_one::<6>(seg, off, j, p30),
+            _ => cross_off_one::<7>(seg, off, j, p30),
+        };
         mp.offset_wheel = ((off - len) as u32) << 3 | j as u32;
     }
+}
+
+/// Crosses off the multiples of p = 30*p30 + WHEEL[C] in `seg` from byte `off`, whose
+/// cofactor has wheel index `j`; returns the first multiple past `seg`, the same way.
+#[inline(always)]
+fn cross_off_one<const C: usize>(
+    seg: &mut [u8],
+    mut off: usize,
+    mut j: usize,
+    p30: usize,
+) -> (usize, usize) {
+    let len = seg.len();
+    let steps = &STEPS[C];
+    let single = |seg: &mut [u8], off: &mut usize, j: &mut usize| {
+        let st = steps[*j];
+        seg[*off] &= st.mask;
+        *off += p30 * st.dq as usize + st.corr as usize;
+        *j = (*j + 1) & 7;
+    };
+    // Step to the start of a turn of the wheel (cofactor = 1 mod 30)...
+    while j != 0 {
+        if off >= len {
+            return (off, j);
+        }
+        single(seg, &mut off, &mut j);
+    }
+    // ...then cross off whole turns: 8 multiples at fixed distances from its start,
+    // p bytes per turn.
+    let r = WHEEL[C] as usize;
+    let d = WHEEL.map(|w| p30 * (w as usize - 1) + r * w as usize / 30);
+    let p = 30 * p30 + r;
+    while off + d[7] < len {
+        let turn = &mut seg[off..off + d[7] + 1];
+        for k in 0..8 {
+            turn[d[k]] &= steps[k].mask;
+        }
+        off += p;
+    }
+    while off < len {
+        single(seg, &mut off, &mut j);
+    }
+    (off, j)
 }
 
 /// Crosses off the multiples of the bucketed primes due in `seg` (at byte `pos`), and
@@ -751,9 +814,9 @@ fn cross_off_big(seg: &mut [u8], pos: u64, buckets: &mut Buckets) {
     // Offsets are from the aligned segment's start; `seg` may be only part of it.
     let skip = (pos % SEGMENT_BYTES as u64) as usize;
     let end = skip + seg.len();
-    let mut list = std::mem::take(&mut buckets.slots[slot]);
-    for &pg in &list {
-        let page = std::mem::take(&mut buckets.pages[pg as usize]);
+    let b = &mut buckets.slots[slot];
+    let (filling, mut full) = (std::mem::take(&mut b.filling), std::mem::take(&mut b.full));
+    for page in full.drain(..).chain(std::iter::once(filling)) {
         for w in &page {
             let mut off = (w.offset_wheel >> 3) as usize;
             let mut j = (w.offset_wheel & 7) as usize;
@@ -765,26 +828,21 @@ fn cross_off_big(seg: &mut [u8], pos: u64, buckets: &mut Buckets) {
                 off += p30 * st.dq as usize + st.corr as usize;
                 j = (j + 1) & 7;
             }
-            let ahead = (off / SEGMENT_BYTES) as u64;
-            let next = ((seg_no + ahead) % RING as u64) as usize;
-            let off = off % SEGMENT_BYTES;
+            let next = ((seg_no + (off / SEGMENT_BYTES) as u64) % RING as u64) as usize;
+            let offset_wheel = ((off % SEGMENT_BYTES) as u32) << 3 | j as u32;
             buckets.push(
                 next,
                 Wheeled {
                     p30_class: w.p30_class,
-                    offset_wheel: (off as u32) << 3 | j as u32,
+                    offset_wheel,
                 },
             );
         }
-        let mut page = page;
-        page.clear();
-        buckets.pages[pg as usize] = page;
-        buckets.free.push(pg);
+        buckets.recycle(page);
     }
     // Keep the list's capacity for this bucket unless it was refilled meanwhile.
-    if buckets.slots[slot].is_empty() {
-        list.clear();
-        buckets.slots[slot] = list;
+    if buckets.slots[slot].full.is_empty() {
+        buckets.slots[slot].full = full;
     }
 }
 

@@ -49,7 +49,7 @@ const WHEEL: [u64; 8] = [1, 7, 11, 13, 17, 19, 23, 29];
 #[cfg(target_pointer_width = "64")]
 const SEGMENT_BYTES: usize = 1024 * 1024;
 #[cfg(not(target_pointer_width = "64"))]
-const SEGMENT_BYTES: usize = 64 * 1024;
+const SEGMENT_BYTES: usize = 128 * 1024;
 
 /// Bytes per block: the part of the segment that pre-sieve and small primes work on at
 /// once, sized to stay in L1.
@@ -71,8 +71,12 @@ const MEDIUM_MAX: u64 = 4 * SEGMENT_BYTES as u64;
 /// segment plus p bytes, for p up to `TABLE_LIMIT`).
 const RING: usize = TABLE_LIMIT as usize / SEGMENT_BYTES + 4;
 
-/// Sieving primes per bucket page (4 KiB).
+/// Sieving primes per bucket page: each bucket has one part-filled page, so smaller
+/// pages where segments are small and buckets many.
+#[cfg(target_pointer_width = "64")]
 const PAGE: usize = 512;
+#[cfg(not(target_pointer_width = "64"))]
+const PAGE: usize = 128;
 
 /// Largest stop the sieve takes: its square root must not pass `TABLE_LIMIT`.
 pub const MAX_STOP: u64 = (TABLE_LIMIT + 1) * (TABLE_LIMIT + 1) - 1;
@@ -589,6 +593,14 @@ impl Sieve {
             self.stream.advance();
             let (byte, class) = first_multiple(p, low.max(p * p));
             if p <= MEDIUM_MAX {
+                if self.medium.len() == self.medium.capacity() {
+                    // Grow by doubling but never past pi(MEDIUM_MAX), so the memory
+                    // bound holds (Dusart: pi(x) < 1.25506 x / ln x).
+                    let x = MEDIUM_MAX as f64;
+                    let most = (1.25506 * x / x.ln()) as usize + 1;
+                    let want = (2 * self.medium.len()).clamp(1024, most);
+                    self.medium.reserve_exact(want - self.medium.len());
+                }
                 self.medium.push(Wheeled::new(p, byte - self.pos, class));
             } else {
                 let seg = byte / SEGMENT_BYTES as u64;

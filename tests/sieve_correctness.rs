@@ -144,7 +144,7 @@ fn pi_of_ten_to_the_ten() {
 fn every_small_range_near_zero() {
     let mut s = Sieve::new();
     for start in 0..=40 {
-        for stop in 0..=130 {
+        for stop in 0..=200 {
             check(&mut s, start, stop);
         }
     }

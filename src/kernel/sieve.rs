@@ -7,7 +7,7 @@
 //! `SEGMENT_BYTES` covers 30 times as many integers; 2, 3 and 5 are emitted by hand.
 //!
 //! # Crossing off, by size of the sieving prime (primesieve's split)
-//! - pre-sieve: the primes 7..=101 are crossed off by AND-ing periodic byte patterns
+//! - pre-sieve: the primes 7..=163 are crossed off by AND-ing periodic byte patterns
 //!   (a few KiB each), far cheaper than crossing off their dense multiples one by one.
 //! - small primes (up to `SMALL_MAX`): for a prime p with p mod 30 fixed, the multiples
 //!   `p*q` with `q` in one wheel class lie exactly p bytes apart and always hit the same
@@ -83,7 +83,7 @@ pub const MAX_STOP: u64 = (TABLE_LIMIT + 1) * (TABLE_LIMIT + 1) - 1;
 
 /// The pre-sieve patterns: each covers the product of its primes in bytes, and one
 /// pass ANDs it into a block. The first is copied rather than AND-ed.
-const PRESIEVE_GROUPS: [&[u64]; 10] = [
+const PRESIEVE_GROUPS: [&[u64]; 16] = [
     &[7, 11, 13, 17],
     &[19, 23, 29],
     &[31, 37],
@@ -94,10 +94,16 @@ const PRESIEVE_GROUPS: [&[u64]; 10] = [
     &[73, 79],
     &[83, 89],
     &[97, 101],
+    &[103, 107],
+    &[109, 113],
+    &[127, 131],
+    &[137, 139],
+    &[149, 151],
+    &[157, 163],
 ];
 
 /// The first prime not pre-sieved: sieving primes start here.
-const FIRST_SIEVING_PRIME: u64 = 103;
+const FIRST_SIEVING_PRIME: u64 = 167;
 
 /// Bit index of `r` (a residue prime to 30) in `WHEEL`.
 const fn bit_of(r: u64) -> u32 {
@@ -639,8 +645,8 @@ fn high_mask(b: u64, last: u64, stop: u64) -> u8 {
     m
 }
 
-/// Fills `block` (at byte index `pos`) with the numbers prime to 2..=101, except that
-/// the primes 7..=101 themselves are kept.
+/// Fills `block` (at byte index `pos`) with the numbers prime to 2..=163, except that
+/// the primes 7..=163 themselves are kept.
 fn presieve(block: &mut [u8], pos: u64) {
     let pats = patterns();
     for (g, pat) in pats.iter().enumerate() {
@@ -661,10 +667,11 @@ fn presieve(block: &mut [u8], pos: u64) {
             o = 0;
         }
     }
-    // Bytes 0..=3 hold 1 (not prime) and the pre-sieved primes, which their own
+    // The first bytes hold 1 (not prime) and the pre-sieved primes, which their own
     // patterns crossed off.
-    if pos < 4 {
-        for b in pos..4.min(pos + block.len() as u64) {
+    let fixed = FIRST_SIEVING_PRIME / 30 + 1;
+    if pos < fixed {
+        for b in pos..fixed.min(pos + block.len() as u64) {
             let mut byte = 0u8;
             for (k, w) in WHEEL.iter().enumerate() {
                 let n = 30 * b + w;

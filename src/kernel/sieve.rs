@@ -65,7 +65,7 @@ const SMALL_MAX: u64 = (BLOCK_BYTES / 4) as u64;
 const TABLE_LIMIT: u64 = 100_000_000;
 
 /// Largest prime sieved every segment rather than through the buckets.
-const MEDIUM_MAX: u64 = 4 * SEGMENT_BYTES as u64;
+const MEDIUM_MAX: u64 = SEGMENT_BYTES as u64 / 4;
 
 /// Number of buckets: more than the most segments a next multiple can lie ahead (one
 /// segment plus p bytes, for p up to `TABLE_LIMIT`).

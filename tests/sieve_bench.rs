@@ -108,3 +108,24 @@ fn bench_chunks_of_5e7() {
         cpu_secs() - c,
     );
 }
+
+#[test]
+#[ignore]
+fn bench_jump_cost() {
+    // What a call that does not continue the last one pays: setting up every sieving
+    // prime again (one division each), here on a tiny range.
+    for &(label, start, _) in ranges() {
+        let mut s = Sieve::new();
+        s.count(start / 2, start / 2 + 1000);
+        let (t, c) = (Instant::now(), cpu_secs());
+        let n = s.count(start, start + 1000);
+        report(
+            "jump",
+            label,
+            1000,
+            n,
+            t.elapsed().as_secs_f64(),
+            cpu_secs() - c,
+        );
+    }
+}

@@ -5,38 +5,54 @@
 //! `30*b + WHEEL[k]` with `WHEEL = [1, 7, 11, 13, 17, 19, 23, 29]`, the residues prime to
 //! 30 (as primesieve does). Multiples of 2, 3 and 5 are never stored, so a segment of
 //! `SEGMENT_BYTES` covers 30 times as many integers; 2, 3 and 5 are emitted by hand.
+//! Segments are aligned to multiples of `SEGMENT_BYTES` (the first and last of a call
+//! may be shorter). `count` is a popcount; `primes` walks set bits with
+//! `trailing_zeros` into one reused `Vec<u64>`, handed to the sink per L1 block.
 //!
 //! # Crossing off, by size of the sieving prime (primesieve's split)
 //! - pre-sieve: the primes 7..=163 are crossed off by AND-ing periodic byte patterns
 //!   (a few KiB each), far cheaper than crossing off their dense multiples one by one.
-//! - small primes (up to `SMALL_MAX`): for a prime p with p mod 30 fixed, the multiples
-//!   `p*q` with `q` in one wheel class lie exactly p bytes apart and always hit the same
-//!   bit, so each prime keeps 8 byte offsets and crosses off 8 multiples per step of an
-//!   unrolled loop. They work per L1-sized block of the segment.
-//! - medium primes (above `SMALL_MAX`): few hits per segment, one multiple at a time
-//!   with a table-driven wheel step, over the whole (L2-sized) segment.
+//! - small primes (up to `SMALL_MAX`): for a prime p, the multiples `p*q` with `q` in
+//!   one wheel class lie exactly p bytes apart and always hit the same bit, so each
+//!   prime keeps 8 byte offsets and crosses off 8 multiples per step of an unrolled
+//!   loop, one L1-sized block of the segment at a time.
+//! - medium primes (up to `MEDIUM_MAX`, a quarter segment): over the whole segment, one
+//!   loop per class of p mod 30 so masks and carries are constants, unrolled per turn
+//!   of the wheel (8 multiples at fixed distances, p bytes per turn).
+//! - big primes: primesieve's bucket sieve. Each waits in the bucket of the segment its
+//!   next multiple falls in, so a segment touches only the primes that hit it; buckets
+//!   are pages from a pool, so nothing is reallocated as they fill and drain.
+//!
+//! Thresholds were measured (counting 1e9 numbers at 1e12 and at 1e15): segments of
+//! 128 KiB..2 MiB, `MEDIUM_MAX` of 1/16..4 segments, `SMALL_MAX` of 1/8..1 block;
+//! 1 MiB, 1/4 and 1/4 were best. 32-bit targets (the Pis) get smaller segments and
+//! blocks, unmeasured.
 //!
 //! # State kept between calls
-//! The sieving primes and their next multiples live in the struct. A worker sieves
-//! consecutive chunks, so a call that starts where the last one ended (or in the very
-//! byte it ended in: that byte's sieved value is kept) continues without any division;
-//! any other start (a jump forwards or backwards) recomputes the offsets, one division
-//! per sieving prime. A prime is only set up when its square reaches the segment, so a
-//! call on small numbers never pays for primes it does not need.
+//! A prime is set up (its first multiple found, one division) only when its square
+//! reaches the segment, taking primes in order from `PrimeStream`, a small odd-only
+//! sieve: no table of all sieving primes exists besides their bucket entries, and a
+//! call on small numbers never pays for primes it does not need. A call that starts
+//! where the last one ended (or in the very byte it ended in: that byte's sieved value
+//! is kept) continues with every offset as it is. Any other start (forwards or
+//! backwards) drops all offsets and sets the primes up again: measured 2 ms near 1e12,
+//! 55 ms near 1e15, 176 ms near 1e16 (worker threads get chunks that are not
+//! consecutive, so this is paid per chunk there).
 //!
-//! # Memory bound and `handles`
-//! A sieving prime above `SMALL_MAX` costs 8 bytes (packed prime/30, wheel class, next
-//! offset, wheel index). The table stops at `TABLE_LIMIT` = 10^8: pi(10^8) = 5,761,455
-//! primes = 46.1 MB, plus a 256 KiB segment, a <= 640 KB output batch and ~40 KB of
-//! small-prime state: about 45 MiB per instance at the very top, so `handles(stop)` is
-//! true exactly for `stop < (10^8 + 1)^2` (about 1e16). The table grows in fixed-size
-//! chunks (never a realloc of the whole table, so no transient doubling) and only as
-//! far as the stops seen require.
+//! # Memory bound and `handles` (option (a): a clear bound)
+//! A sieving prime above `SMALL_MAX` costs 8 bytes (prime/30 and its class; next offset
+//! and wheel index). Primes stop at `TABLE_LIMIT` = 10^8: pi(10^8) = 5,761,455 primes,
+//! 46.1 MB, plus a 1 MiB segment, one part-filled 4 KiB page per bucket, the output
+//! batch and small state. Measured at the top (`heap_bytes` after sieving up to
+//! `MAX_STOP`, see tests/sieve_correctness.rs): 48.5 MB = 46.2 MiB, under the 48 MiB
+//! budget. So `handles(stop)` is true exactly for `stop <= MAX_STOP = (10^8 + 1)^2 - 1`
+//! (about 1.0e16); past it the dispatcher uses pre-sieve + Miller–Rabin.
 //!
-//! Past that the dispatcher uses pre-sieve + Miller–Rabin. Streaming the sieving primes
-//! per call instead (option (b) in the design notes) would cost, near 2^64, sieving to
-//! 2^32 plus ~2e8 divisions, i.e. seconds per call before any useful work, and a
-//! call-wide bit array; it was not built (see the report figures in the git log).
+//! Option (b), streaming the sieving primes per call instead of keeping them, was not
+//! built: setting the primes up is the jump cost above, which grows with pi(sqrt(stop))
+//! to about 35 x 176 ms = 6 s per call near 2^64 (2.0e8 primes below 2^32), and it would
+//! need a call-wide bit array. It pays only for calls of ~1e9 numbers or more (vs 50-100
+//! ns per number for Miller–Rabin), far above the chunks a worker gets.
 
 use super::small::primes_up_to;
 use std::sync::OnceLock;

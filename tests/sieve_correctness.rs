@@ -336,3 +336,31 @@ fn memory_stays_within_budget_at_the_top() {
     println!("heap at MAX_STOP: {bytes} bytes");
     assert!(bytes < 48 << 20, "{bytes} bytes");
 }
+
+#[test]
+fn forward_skips_like_a_worker_thread() {
+    // A thread of a 3-thread worker gets every third chunk: each call jumps forwards
+    // over two chunks, keeping its sieving primes.
+    let mut rng = Rng(2024);
+    for &base in &[
+        1_000_000_000_000u64,
+        1_000_000_000_000_000,
+        MAX_STOP - 2_000_000,
+    ] {
+        let mut s = Sieve::new();
+        let chunk = 10_000 + rng.below(5_000);
+        let mut a = base;
+        for i in 0..12 {
+            let b = (a + chunk - 1).min(MAX_STOP);
+            if i % 2 == 0 {
+                check(&mut s, a, b);
+            } else {
+                assert_eq!(s.count(a, b), reference(a, b).len() as u64, "{a}..={b}");
+            }
+            a += 3 * chunk + rng.below(100);
+            if a > MAX_STOP {
+                break;
+            }
+        }
+    }
+}

@@ -35,7 +35,7 @@ const RANGES: [(&str, u64, u64); 5] = [
 
 fn report(what: &str, label: &str, len: u64, primes: u64, wall: f64, secs: f64) {
     println!(
-        "{what:7} {label:10} {secs:6.3} s cpu ({wall:6.3} wall) {:6.2} G numbers/s {:6.1} M primes/s ({primes} primes)",
+        "{what:9} {label:10} {secs:6.3} s cpu ({wall:6.3} wall) {:6.2} G numbers/s {:6.1} M primes/s ({primes} primes)",
         len as f64 / secs / 1e9,
         primes as f64 / secs / 1e6
     );
@@ -46,8 +46,8 @@ fn report(what: &str, label: &str, len: u64, primes: u64, wall: f64, secs: f64) 
 fn bench_count() {
     for &(label, start, len) in ranges() {
         let mut s = Sieve::new();
-        // Build the table first, as a worker has done after its first chunk.
-        s.count(start, start + 1000);
+        // Set up the sieving primes first, as a worker has after its first chunk.
+        s.count(start.saturating_sub(1000), start.saturating_sub(1));
         let (t, c) = (Instant::now(), cpu_secs());
         let n = s.count(start, start + len);
         report(
@@ -66,7 +66,7 @@ fn bench_count() {
 fn bench_primes() {
     for &(label, start, len) in ranges() {
         let mut s = Sieve::new();
-        s.count(start, start + 1000);
+        s.count(start.saturating_sub(1000), start.saturating_sub(1));
         let (mut n, mut sum) = (0u64, 0u64);
         let (t, c) = (Instant::now(), cpu_secs());
         s.primes(start, start + len, &mut |b| {
@@ -107,4 +107,28 @@ fn bench_chunks_of_5e7() {
         t.elapsed().as_secs_f64(),
         cpu_secs() - c,
     );
+}
+
+#[test]
+#[ignore]
+fn bench_jump_cost() {
+    // What a call that does not continue the last one pays, here on a tiny range:
+    // forwards (from half as far) the primes set up are kept and get one division each;
+    // backwards they are all made and set up again.
+    for &(label, start, _) in ranges() {
+        for (what, before) in [("jump fwd", start / 2), ("jump back", start + 1_000_000)] {
+            let mut s = Sieve::new();
+            s.count(before, before + 1000);
+            let (t, c) = (Instant::now(), cpu_secs());
+            let n = s.count(start, start + 1000);
+            report(
+                what,
+                label,
+                1000,
+                n,
+                t.elapsed().as_secs_f64(),
+                cpu_secs() - c,
+            );
+        }
+    }
 }

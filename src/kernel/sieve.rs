@@ -5,38 +5,62 @@
 //! `30*b + WHEEL[k]` with `WHEEL = [1, 7, 11, 13, 17, 19, 23, 29]`, the residues prime to
 //! 30 (as primesieve does). Multiples of 2, 3 and 5 are never stored, so a segment of
 //! `SEGMENT_BYTES` covers 30 times as many integers; 2, 3 and 5 are emitted by hand.
+//! Segments are aligned to multiples of `SEGMENT_BYTES` (the first and last of a call
+//! may be shorter). `count` is a popcount; `primes` walks set bits with
+//! `trailing_zeros` into one reused `Vec<u64>`, handed to the sink per L1 block.
 //!
 //! # Crossing off, by size of the sieving prime (primesieve's split)
-//! - pre-sieve: the primes 7..=101 are crossed off by AND-ing periodic byte patterns
+//! - pre-sieve: the primes 7..=163 are crossed off by AND-ing periodic byte patterns
 //!   (a few KiB each), far cheaper than crossing off their dense multiples one by one.
-//! - small primes (up to `SMALL_MAX`): for a prime p with p mod 30 fixed, the multiples
-//!   `p*q` with `q` in one wheel class lie exactly p bytes apart and always hit the same
-//!   bit, so each prime keeps 8 byte offsets and crosses off 8 multiples per step of an
-//!   unrolled loop. They work per L1-sized block of the segment.
-//! - medium primes (above `SMALL_MAX`): few hits per segment, one multiple at a time
-//!   with a table-driven wheel step, over the whole (L2-sized) segment.
+//! - small primes (up to `SMALL_MAX`): for a prime p, the multiples `p*q` with `q` in
+//!   one wheel class lie exactly p bytes apart and always hit the same bit, so each
+//!   prime keeps 8 byte offsets and crosses off 8 multiples per step of an unrolled
+//!   loop, one L1-sized block of the segment at a time.
+//! - medium primes (up to `MEDIUM_MAX`, a quarter segment): over the whole segment, one
+//!   loop per class of p mod 30 so masks and carries are constants, unrolled per turn
+//!   of the wheel (8 multiples at fixed distances, p bytes per turn).
+//! - big primes: primesieve's bucket sieve. Each waits in the bucket of the segment its
+//!   next multiple falls in, so a segment touches only the primes that hit it; buckets
+//!   are pages from a pool, so nothing is reallocated as they fill and drain.
+//!
+//! Thresholds were measured (counting 1e9 numbers at 1e12 and at 1e15): segments of
+//! 128 KiB..2 MiB, `MEDIUM_MAX` of 1/16..4 segments, `SMALL_MAX` of 1/8..1 block;
+//! 1 MiB, 1/4 and 1/4 were best. 32-bit targets (the Pis) get smaller segments and
+//! blocks, unmeasured.
+//!
+//! # Speed (one x86-64 core, shared machine; CPU seconds, same run as primesieve 11)
+//! Counting: [1e12, 1e12+1e10] 1.98 s vs `primesieve -t1 -c` 1.57 s (1.26x); in 5e7
+//! chunks on one instance 2.09 s; 1e9 numbers at 1e12 0.19 s vs 0.16, at 1e15 0.44
+//! vs 0.29, below 1e16 0.54 vs 0.36; [0, 1e9] 0.09 vs 0.06. Listing into the sink:
+//! 150 M primes/s at 1e12, 60 M/s at 1e15 (`tests/sieve_bench.rs`).
 //!
 //! # State kept between calls
-//! The sieving primes and their next multiples live in the struct. A worker sieves
-//! consecutive chunks, so a call that starts where the last one ended (or in the very
-//! byte it ended in: that byte's sieved value is kept) continues without any division;
-//! any other start (a jump forwards or backwards) recomputes the offsets, one division
-//! per sieving prime. A prime is only set up when its square reaches the segment, so a
-//! call on small numbers never pays for primes it does not need.
+//! A prime is set up (its first multiple found, one division) only when its square
+//! reaches the segment, taking primes in order from `PrimeStream`, a small odd-only
+//! sieve: no table of all sieving primes exists besides their bucket entries, and a
+//! call on small numbers never pays for primes it does not need. A call that starts
+//! where the last one ended (or in the very byte it ended in: that byte's sieved value
+//! is kept) continues with every offset as it is. A call further on (a worker thread's
+//! usual case: its chunks skip the other threads' chunks) keeps the primes set up and
+//! finds each one's first multiple again, one division per prime. A call further back
+//! drops them all and sets them up again from the stream. Measured cost of such a
+//! call, on top of its sieving: backwards 2 ms near 1e12, 51 ms near 1e15, 166 ms near
+//! 1e16; forwards (from half as far) 1 ms, 30 ms, 96 ms.
 //!
-//! # Memory bound and `handles`
-//! A sieving prime above `SMALL_MAX` costs 8 bytes (packed prime/30, wheel class, next
-//! offset, wheel index). The table stops at `TABLE_LIMIT` = 10^8: pi(10^8) = 5,761,455
-//! primes = 46.1 MB, plus a 256 KiB segment, a <= 640 KB output batch and ~40 KB of
-//! small-prime state: about 45 MiB per instance at the very top, so `handles(stop)` is
-//! true exactly for `stop < (10^8 + 1)^2` (about 1e16). The table grows in fixed-size
-//! chunks (never a realloc of the whole table, so no transient doubling) and only as
-//! far as the stops seen require.
+//! # Memory bound and `handles` (option (a): a clear bound)
+//! A sieving prime above `SMALL_MAX` costs 8 bytes (prime/30 and its class; next offset
+//! and wheel index). Primes stop at `TABLE_LIMIT` = 10^8: pi(10^8) = 5,761,455 primes,
+//! 46.1 MB, plus a 1 MiB segment, one part-filled 4 KiB page per bucket, the output
+//! batch and small state. Measured at the top (`heap_bytes` after sieving up to
+//! `MAX_STOP`, see tests/sieve_correctness.rs): 48.5 MB = 46.2 MiB, under the 48 MiB
+//! budget. So `handles(stop)` is true exactly for `stop <= MAX_STOP = (10^8 + 1)^2 - 1`
+//! (about 1.0e16); past it the dispatcher uses pre-sieve + Miller–Rabin.
 //!
-//! Past that the dispatcher uses pre-sieve + Miller–Rabin. Streaming the sieving primes
-//! per call instead (option (b) in the design notes) would cost, near 2^64, sieving to
-//! 2^32 plus ~2e8 divisions, i.e. seconds per call before any useful work, and a
-//! call-wide bit array; it was not built (see the report figures in the git log).
+//! Option (b), streaming the sieving primes per call instead of keeping them, was not
+//! built: setting the primes up is the jump cost above, which grows with pi(sqrt(stop))
+//! to about 35 x 166 ms = 6 s per call near 2^64 (2.0e8 primes below 2^32), and it would
+//! need a call-wide bit array. It pays only for calls of ~1e9 numbers or more (vs 50-100
+//! ns per number for Miller–Rabin), far above the chunks a worker gets.
 
 use super::small::primes_up_to;
 use std::sync::OnceLock;
@@ -47,9 +71,9 @@ const WHEEL: [u64; 8] = [1, 7, 11, 13, 17, 19, 23, 29];
 /// Bytes per segment: L2-sized on 64-bit machines; smaller on 32-bit ARM (a Pi has
 /// 16-32 KiB of L1 and a small or shared L2).
 #[cfg(target_pointer_width = "64")]
-const SEGMENT_BYTES: usize = 256 * 1024;
+const SEGMENT_BYTES: usize = 1024 * 1024;
 #[cfg(not(target_pointer_width = "64"))]
-const SEGMENT_BYTES: usize = 64 * 1024;
+const SEGMENT_BYTES: usize = 128 * 1024;
 
 /// Bytes per block: the part of the segment that pre-sieve and small primes work on at
 /// once, sized to stay in L1.
@@ -65,21 +89,25 @@ const SMALL_MAX: u64 = (BLOCK_BYTES / 4) as u64;
 const TABLE_LIMIT: u64 = 100_000_000;
 
 /// Largest prime sieved every segment rather than through the buckets.
-const MEDIUM_MAX: u64 = 2 * SEGMENT_BYTES as u64;
+const MEDIUM_MAX: u64 = SEGMENT_BYTES as u64 / 4;
 
 /// Number of buckets: more than the most segments a next multiple can lie ahead (one
 /// segment plus p bytes, for p up to `TABLE_LIMIT`).
 const RING: usize = TABLE_LIMIT as usize / SEGMENT_BYTES + 4;
 
-/// Sieving primes per bucket page (4 KiB).
+/// Sieving primes per bucket page: each bucket has one part-filled page, so smaller
+/// pages where segments are small and buckets many.
+#[cfg(target_pointer_width = "64")]
 const PAGE: usize = 512;
+#[cfg(not(target_pointer_width = "64"))]
+const PAGE: usize = 128;
 
 /// Largest stop the sieve takes: its square root must not pass `TABLE_LIMIT`.
 pub const MAX_STOP: u64 = (TABLE_LIMIT + 1) * (TABLE_LIMIT + 1) - 1;
 
 /// The pre-sieve patterns: each covers the product of its primes in bytes, and one
 /// pass ANDs it into a block. The first is copied rather than AND-ed.
-const PRESIEVE_GROUPS: [&[u64]; 10] = [
+const PRESIEVE_GROUPS: [&[u64]; 16] = [
     &[7, 11, 13, 17],
     &[19, 23, 29],
     &[31, 37],
@@ -90,10 +118,16 @@ const PRESIEVE_GROUPS: [&[u64]; 10] = [
     &[73, 79],
     &[83, 89],
     &[97, 101],
+    &[103, 107],
+    &[109, 113],
+    &[127, 131],
+    &[137, 139],
+    &[149, 151],
+    &[157, 163],
 ];
 
 /// The first prime not pre-sieved: sieving primes start here.
-const FIRST_SIEVING_PRIME: u64 = 103;
+const FIRST_SIEVING_PRIME: u64 = 167;
 
 /// Bit index of `r` (a residue prime to 30) in `WHEEL`.
 const fn bit_of(r: u64) -> u32 {
@@ -213,6 +247,10 @@ struct Wheeled {
 }
 
 impl Wheeled {
+    fn prime(self) -> u64 {
+        30 * u64::from(self.p30_class >> 3) + WHEEL[(self.p30_class & 7) as usize]
+    }
+
     fn new(p: u64, offset: u64, wheel: usize) -> Self {
         Wheeled {
             p30_class: ((p / 30) as u32) << 3 | bit_of(p % 30),
@@ -236,59 +274,77 @@ fn first_multiple(p: u64, lower: u64) -> (u64, usize) {
 /// pool, so memory is the primes themselves plus at most one part-filled page per
 /// bucket, and nothing is reallocated or copied as buckets fill and drain.
 struct Buckets {
-    pages: Vec<Vec<Wheeled>>,
-    free: Vec<u32>,
-    /// Per bucket (aligned segment number mod `RING`), the pages holding it.
-    slots: Vec<Vec<u32>>,
+    slots: Vec<Bucket>,
+    /// Empty pages (capacity `PAGE`) for reuse.
+    free: Vec<Vec<Wheeled>>,
+}
+
+/// One bucket: the page being filled and the full ones before it.
+#[derive(Default)]
+struct Bucket {
+    filling: Vec<Wheeled>,
+    full: Vec<Vec<Wheeled>>,
 }
 
 impl Buckets {
     fn new() -> Self {
         Buckets {
-            pages: Vec::new(),
+            slots: (0..RING).map(|_| Bucket::default()).collect(),
             free: Vec::new(),
-            slots: (0..RING).map(|_| Vec::new()).collect(),
         }
     }
 
+    #[inline]
     fn push(&mut self, slot: usize, w: Wheeled) {
-        let last = self.slots[slot].last().copied();
-        let page = match last {
-            Some(pg) if self.pages[pg as usize].len() < PAGE => pg,
-            _ => {
-                let pg = match self.free.pop() {
-                    Some(pg) => pg,
-                    None => {
-                        self.pages.push(Vec::with_capacity(PAGE));
-                        (self.pages.len() - 1) as u32
-                    }
-                };
-                self.slots[slot].push(pg);
-                pg
-            }
-        };
-        self.pages[page as usize].push(w);
+        let b = &mut self.slots[slot];
+        if b.filling.len() == b.filling.capacity() {
+            self.new_page(slot);
+        }
+        self.slots[slot].filling.push(w);
+    }
+
+    /// Gives bucket `slot` an empty page to fill (its first, or after a full one).
+    #[cold]
+    fn new_page(&mut self, slot: usize) {
+        let page = self.free.pop().unwrap_or_else(|| Vec::with_capacity(PAGE));
+        let b = &mut self.slots[slot];
+        let full = std::mem::replace(&mut b.filling, page);
+        if full.capacity() > 0 {
+            b.full.push(full);
+        }
+    }
+
+    /// Returns a drained page to the pool.
+    fn recycle(&mut self, mut page: Vec<Wheeled>) {
+        if page.capacity() > 0 {
+            page.clear();
+            self.free.push(page);
+        }
     }
 
     /// Empties every bucket (after a jump), keeping the pages for reuse.
     fn clear(&mut self) {
-        for slot in &mut self.slots {
-            for pg in slot.drain(..) {
-                self.pages[pg as usize].clear();
-                self.free.push(pg);
+        for i in 0..self.slots.len() {
+            let b = &mut self.slots[i];
+            let (filling, full) = (std::mem::take(&mut b.filling), std::mem::take(&mut b.full));
+            self.recycle(filling);
+            for page in full {
+                self.recycle(page);
             }
         }
     }
 
     fn heap_bytes(&self) -> usize {
-        self.pages.capacity() * std::mem::size_of::<Vec<Wheeled>>()
-            + self.pages.iter().map(|p| p.capacity() * 8).sum::<usize>()
-            + self.free.capacity() * 4
-            + self
-                .slots
-                .iter()
-                .map(|s| 24 + s.capacity() * 4)
-                .sum::<usize>()
+        let page_bytes = |p: &Vec<Wheeled>| p.capacity() * std::mem::size_of::<Wheeled>();
+        let bucket_bytes = |b: &Bucket| {
+            page_bytes(&b.filling)
+                + b.full.iter().map(page_bytes).sum::<usize>()
+                + b.full.capacity() * std::mem::size_of::<Vec<Wheeled>>()
+        };
+        self.slots.capacity() * std::mem::size_of::<Bucket>()
+            + self.slots.iter().map(bucket_bytes).sum::<usize>()
+            + self.free.iter().map(page_bytes).sum::<usize>()
+            + self.free.capacity() * std::mem::size_of::<Vec<Wheeled>>()
     }
 }
 
@@ -506,12 +562,49 @@ impl Sieve {
 
     /// Forgets all offsets and moves to byte `pos`.
     fn jump_to(&mut self, pos: u64) {
+        if pos > self.pos {
+            return self.skip_to(pos);
+        }
         self.pos = pos;
         self.last_byte = None;
         self.small_active = 0;
         self.medium.clear();
         self.buckets.clear();
         self.stream.reset();
+    }
+
+    /// Moves forwards to byte `pos`, keeping the primes set up (their squares are all
+    /// behind `pos`) and finding each one's first multiple from there: a worker thread's
+    /// chunks skip the other threads' chunks, so this is its usual case, and it spares
+    /// making the primes again.
+    fn skip_to(&mut self, pos: u64) {
+        self.pos = pos;
+        self.last_byte = None;
+        let low = pos * 30;
+        for sp in &mut self.small[..self.small_active] {
+            set_up_small(sp, pos, low);
+        }
+        for w in &mut self.medium {
+            let p = w.prime();
+            let (byte, class) = first_multiple(p, low);
+            *w = Wheeled::new(p, byte - pos, class);
+        }
+        let mut pages = Vec::new();
+        for b in &mut self.buckets.slots {
+            pages.append(&mut b.full);
+            pages.push(std::mem::take(&mut b.filling));
+        }
+        for page in pages {
+            for w in &page {
+                let p = w.prime();
+                let (byte, class) = first_multiple(p, low);
+                let seg = byte / SEGMENT_BYTES as u64;
+                let off = byte % SEGMENT_BYTES as u64;
+                self.buckets
+                    .push((seg % RING as u64) as usize, Wheeled::new(p, off, class));
+            }
+            self.buckets.recycle(page);
+        }
     }
 
     /// Sieves the `len` bytes at `pos` into `segment` and moves `pos` past them.
@@ -549,18 +642,7 @@ impl Sieve {
             if p * p > top {
                 return;
             }
-            let (byte, class) = first_multiple(p, low.max(p * p));
-            let base = (byte - self.pos) as u32;
-            let steps = &STEPS[bit_of(p % 30) as usize];
-            // Walk one turn of the wheel from the first multiple: the first multiple of
-            // each cofactor class, with the bit it clears.
-            let (mut off, mut j) = (base, class);
-            for _ in 0..8 {
-                sp.offsets[j] = off;
-                sp.masks[j] = steps[j].mask;
-                off += (p / 30) as u32 * u32::from(steps[j].dq) + u32::from(steps[j].corr);
-                j = (j + 1) % 8;
-            }
+            set_up_small(sp, self.pos, low.max(p * p));
             self.small_active += 1;
         }
         loop {
@@ -571,6 +653,14 @@ impl Sieve {
             self.stream.advance();
             let (byte, class) = first_multiple(p, low.max(p * p));
             if p <= MEDIUM_MAX {
+                if self.medium.len() == self.medium.capacity() {
+                    // Grow by doubling but never past pi(MEDIUM_MAX), so the memory
+                    // bound holds (Dusart: pi(x) < 1.25506 x / ln x).
+                    let x = MEDIUM_MAX as f64;
+                    let most = (1.25506 * x / x.ln()) as usize + 1;
+                    let want = (2 * self.medium.len()).clamp(1024, most);
+                    self.medium.reserve_exact(want - self.medium.len());
+                }
                 self.medium.push(Wheeled::new(p, byte - self.pos, class));
             } else {
                 let seg = byte / SEGMENT_BYTES as u64;
@@ -579,6 +669,22 @@ impl Sieve {
                     .push((seg % RING as u64) as usize, Wheeled::new(p, off, class));
             }
         }
+    }
+}
+
+/// Sets up a small prime's offsets (from byte `pos`) for its multiples from `lower` on.
+fn set_up_small(sp: &mut SmallPrime, pos: u64, lower: u64) {
+    let p = u64::from(sp.p);
+    let (byte, class) = first_multiple(p, lower);
+    let steps = &STEPS[bit_of(p % 30) as usize];
+    // Walk one turn of the wheel from the first multiple: the first multiple of each
+    // cofactor class, with the bit it clears.
+    let (mut off, mut j) = ((byte - pos) as u32, class);
+    for _ in 0..8 {
+        sp.offsets[j] = off;
+        sp.masks[j] = steps[j].mask;
+        off += (p / 30) as u32 * u32::from(steps[j].dq) + u32::from(steps[j].corr);
+        j = (j + 1) % 8;
     }
 }
 
@@ -609,8 +715,8 @@ fn high_mask(b: u64, last: u64, stop: u64) -> u8 {
     m
 }
 
-/// Fills `block` (at byte index `pos`) with the numbers prime to 2..=101, except that
-/// the primes 7..=101 themselves are kept.
+/// Fills `block` (at byte index `pos`) with the numbers prime to 2..=163, except that
+/// the primes 7..=163 themselves are kept.
 fn presieve(block: &mut [u8], pos: u64) {
     let pats = patterns();
     for (g, pat) in pats.iter().enumerate() {
@@ -631,10 +737,11 @@ fn presieve(block: &mut [u8], pos: u64) {
             o = 0;
         }
     }
-    // Bytes 0..=3 hold 1 (not prime) and the pre-sieved primes, which their own
+    // The first bytes hold 1 (not prime) and the pre-sieved primes, which their own
     // patterns crossed off.
-    if pos < 4 {
-        for b in pos..4.min(pos + block.len() as u64) {
+    let fixed = FIRST_SIEVING_PRIME / 30 + 1;
+    if pos < fixed {
+        for b in pos..fixed.min(pos + block.len() as u64) {
             let mut byte = 0u8;
             for (k, w) in WHEEL.iter().enumerate() {
                 let n = 30 * b + w;
@@ -677,14 +784,17 @@ fn cross_off_small(block: &mut [u8], lo: usize, sp: &mut SmallPrime) {
         let end = hi - lo;
         max -= lo;
         while max < end {
-            s[c0] &= m0;
-            s[c1] &= m1;
-            s[c2] &= m2;
-            s[c3] &= m3;
-            s[c4] &= m4;
-            s[c5] &= m5;
-            s[c6] &= m6;
-            s[c7] &= m7;
+            // SAFETY: every c_k <= max < end = s.len(). (Unchecked: 10% faster at 1e12.)
+            unsafe {
+                *s.get_unchecked_mut(c0) &= m0;
+                *s.get_unchecked_mut(c1) &= m1;
+                *s.get_unchecked_mut(c2) &= m2;
+                *s.get_unchecked_mut(c3) &= m3;
+                *s.get_unchecked_mut(c4) &= m4;
+                *s.get_unchecked_mut(c5) &= m5;
+                *s.get_unchecked_mut(c6) &= m6;
+                *s.get_unchecked_mut(c7) &= m7;
+            }
             c0 += p;
             c1 += p;
             c2 += p;
@@ -723,24 +833,69 @@ fn cross_off_small(block: &mut [u8], lo: usize, sp: &mut SmallPrime) {
     sp.offsets = [o0, o1, o2, o3, o4, o5, o6, o7].map(|o| o as u32);
 }
 
-/// Crosses off the medium primes' multiples in `seg`, one at a time.
+/// Crosses off the medium primes' multiples in `seg`.
 fn cross_off_medium(seg: &mut [u8], medium: &mut [Wheeled]) {
     let len = seg.len();
     for mp in medium {
-        let mut off = (mp.offset_wheel >> 3) as usize;
-        let mut j = (mp.offset_wheel & 7) as usize;
-        if off < len {
-            let p30 = (mp.p30_class >> 3) as usize;
-            let steps = &STEPS[(mp.p30_class & 7) as usize];
-            while off < len {
-                let st = steps[j];
-                seg[off] &= st.mask;
-                off += p30 * st.dq as usize + st.corr as usize;
-                j = (j + 1) & 7;
-            }
-        }
+        let off = (mp.offset_wheel >> 3) as usize;
+        let j = (mp.offset_wheel & 7) as usize;
+        let p30 = (mp.p30_class >> 3) as usize;
+        // One copy of the loop per class of p mod 30, so that its masks and carries
+        // are constants.
+        let (off, j) = match mp.p30_class & 7 {
+            0 => cross_off_one::<0>(seg, off, j, p30),
+            1 => cross_off_one::<1>(seg, off, j, p30),
+            2 => cross_off_one::<2>(seg, off, j, p30),
+            3 => cross_off_one::<3>(seg, off, j, p30),
+            4 => cross_off_one::<4>(seg, off, j, p30),
+            5 => cross_off_one::<5>(seg, off, j, p30),
+            6 => cross_off_one::<6>(seg, off, j, p30),
+            _ => cross_off_one::<7>(seg, off, j, p30),
+        };
         mp.offset_wheel = ((off - len) as u32) << 3 | j as u32;
     }
+}
+
+/// Crosses off the multiples of p = 30*p30 + WHEEL[C] in `seg` from byte `off`, whose
+/// cofactor has wheel index `j`; returns the first multiple past `seg`, the same way.
+#[inline(always)]
+fn cross_off_one<const C: usize>(
+    seg: &mut [u8],
+    mut off: usize,
+    mut j: usize,
+    p30: usize,
+) -> (usize, usize) {
+    let len = seg.len();
+    let steps = &STEPS[C];
+    let single = |seg: &mut [u8], off: &mut usize, j: &mut usize| {
+        let st = steps[*j];
+        seg[*off] &= st.mask;
+        *off += p30 * st.dq as usize + st.corr as usize;
+        *j = (*j + 1) & 7;
+    };
+    // Step to the start of a turn of the wheel (cofactor = 1 mod 30)...
+    while j != 0 {
+        if off >= len {
+            return (off, j);
+        }
+        single(seg, &mut off, &mut j);
+    }
+    // ...then cross off whole turns: 8 multiples at fixed distances from its start,
+    // p bytes per turn.
+    let r = WHEEL[C] as usize;
+    let d = WHEEL.map(|w| p30 * (w as usize - 1) + r * w as usize / 30);
+    let p = 30 * p30 + r;
+    while off + d[7] < len {
+        let turn = &mut seg[off..off + d[7] + 1];
+        for k in 0..8 {
+            turn[d[k]] &= steps[k].mask;
+        }
+        off += p;
+    }
+    while off < len {
+        single(seg, &mut off, &mut j);
+    }
+    (off, j)
 }
 
 /// Crosses off the multiples of the bucketed primes due in `seg` (at byte `pos`), and
@@ -751,9 +906,9 @@ fn cross_off_big(seg: &mut [u8], pos: u64, buckets: &mut Buckets) {
     // Offsets are from the aligned segment's start; `seg` may be only part of it.
     let skip = (pos % SEGMENT_BYTES as u64) as usize;
     let end = skip + seg.len();
-    let mut list = std::mem::take(&mut buckets.slots[slot]);
-    for &pg in &list {
-        let page = std::mem::take(&mut buckets.pages[pg as usize]);
+    let b = &mut buckets.slots[slot];
+    let (filling, mut full) = (std::mem::take(&mut b.filling), std::mem::take(&mut b.full));
+    for page in full.drain(..).chain(std::iter::once(filling)) {
         for w in &page {
             let mut off = (w.offset_wheel >> 3) as usize;
             let mut j = (w.offset_wheel & 7) as usize;
@@ -765,26 +920,21 @@ fn cross_off_big(seg: &mut [u8], pos: u64, buckets: &mut Buckets) {
                 off += p30 * st.dq as usize + st.corr as usize;
                 j = (j + 1) & 7;
             }
-            let ahead = (off / SEGMENT_BYTES) as u64;
-            let next = ((seg_no + ahead) % RING as u64) as usize;
-            let off = off % SEGMENT_BYTES;
+            let next = ((seg_no + (off / SEGMENT_BYTES) as u64) % RING as u64) as usize;
+            let offset_wheel = ((off % SEGMENT_BYTES) as u32) << 3 | j as u32;
             buckets.push(
                 next,
                 Wheeled {
                     p30_class: w.p30_class,
-                    offset_wheel: (off as u32) << 3 | j as u32,
+                    offset_wheel,
                 },
             );
         }
-        let mut page = page;
-        page.clear();
-        buckets.pages[pg as usize] = page;
-        buckets.free.push(pg);
+        buckets.recycle(page);
     }
     // Keep the list's capacity for this bucket unless it was refilled meanwhile.
-    if buckets.slots[slot].is_empty() {
-        list.clear();
-        buckets.slots[slot] = list;
+    if buckets.slots[slot].full.is_empty() {
+        buckets.slots[slot].full = full;
     }
 }
 

@@ -17,7 +17,8 @@ pub fn naive_primes(a: u64, b: u64) -> Vec<u128> {
             if i as u64 >= a {
                 out.push(i as u128);
             }
-            let mut j = i * i;
+            // In u64: i * i overflows a 32-bit usize past 65535 (the ARM check).
+            let mut j = (i as u64 * i as u64).min(n as u64 + 1) as usize;
             while j <= n {
                 composite[j] = true;
                 j += i;

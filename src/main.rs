@@ -414,16 +414,16 @@ fn open_output(job: &Job) -> Result<(Output, u128), Fail> {
             if next > job.start {
                 eprintln!("primecluster: resuming {} at {next}", path.display());
             }
-            Ok((Output::Primes(w), next))
+            Ok((Output::Primes(Box::new(w)), next))
         }
         Some(path) => Ok((
-            Output::Primes(OutputWriter::create(path, &spec, job.opts.force)?),
+            Output::Primes(Box::new(OutputWriter::create(path, &spec, job.opts.force)?)),
             job.start,
         )),
         None => {
             let out = Box::new(io::stdout());
             Ok((
-                Output::Primes(OutputWriter::to_stream(out, &spec)),
+                Output::Primes(Box::new(OutputWriter::to_stream(out, &spec))),
                 job.start,
             ))
         }

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 /// Where the primes go.
 pub enum Output {
     /// Written in order by this writer (a file or stdout).
-    Primes(OutputWriter),
+    Primes(Box<OutputWriter>),
     /// Only counted; the total is in the [`Summary`].
     Count,
 }
@@ -187,7 +187,11 @@ impl Master {
             self.apply(acts)?;
         }
         while !self.done {
-            let timeout = if self.backlog.is_empty() { self.timeout() } else { Duration::ZERO };
+            let timeout = if self.backlog.is_empty() {
+                self.timeout()
+            } else {
+                Duration::ZERO
+            };
             if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;

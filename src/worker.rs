@@ -128,15 +128,25 @@ fn reconnect_loop(cfg: &WorkerConfig, pool: &Pool) -> Result<(), WorkerError> {
         match end {
             Ok(End::Finished) => return Ok(()),
             Ok(End::Refused { code, message }) => {
-                return Err(WorkerError::Refused { master: master(), code, message })
+                return Err(WorkerError::Refused {
+                    master: master(),
+                    code,
+                    message,
+                })
             }
             Ok(End::Lost(source)) | Err(source) => {
                 if cfg.once {
-                    return Err(WorkerError::Unreachable { master: master(), source });
+                    return Err(WorkerError::Unreachable {
+                        master: master(),
+                        source,
+                    });
                 }
                 let wait = backoff.wait();
                 let secs = wait.as_secs_f64();
-                info!("worker: master {} unavailable ({source}); retrying in {secs:.1} s", cfg.master);
+                info!(
+                    "worker: master {} unavailable ({source}); retrying in {secs:.1} s",
+                    cfg.master
+                );
                 thread::sleep(wait);
             }
         }
@@ -187,7 +197,10 @@ fn session(cfg: &WorkerConfig, pool: &Pool, backoff: &mut Backoff) -> io::Result
         pool.resize(welcome.threads);
     }
     let threads = pool.load().0;
-    info!("worker {}: joined {} with {threads} threads", welcome.worker_id, cfg.master);
+    info!(
+        "worker {}: joined {} with {threads} threads",
+        welcome.worker_id, cfg.master
+    );
     pool.begin_session(&welcome, stream.try_clone()?);
     let heartbeat = Duration::from_millis(welcome.heartbeat_ms.max(100) as u64);
     stream.set_read_timeout(Some(heartbeat / 2))?;
@@ -197,12 +210,7 @@ fn session(cfg: &WorkerConfig, pool: &Pool, backoff: &mut Backoff) -> io::Result
 }
 
 /// Reads frames until the session ends, keeping heartbeats going.
-fn serve(
-    reader: &mut FrameReader,
-    pool: &Pool,
-    stream: &TcpStream,
-    heartbeat: Duration,
-) -> End {
+fn serve(reader: &mut FrameReader, pool: &Pool, stream: &TcpStream, heartbeat: Duration) -> End {
     let mut last_beat = Instant::now();
     loop {
         if last_beat.elapsed() >= heartbeat {
@@ -370,8 +378,15 @@ impl Pool {
             busy: 0,
             stop: false,
         };
-        let shared = Shared { state: Mutex::new(state), wake: Condvar::new(), out: Mutex::new(None) };
-        let pool = Pool { shared: Arc::new(shared), handles: Mutex::new(Vec::new()) };
+        let shared = Shared {
+            state: Mutex::new(state),
+            wake: Condvar::new(),
+            out: Mutex::new(None),
+        };
+        let pool = Pool {
+            shared: Arc::new(shared),
+            handles: Mutex::new(Vec::new()),
+        };
         pool.resize(threads);
         pool
     }
@@ -421,7 +436,12 @@ impl Pool {
 
     fn push(&self, assign: wire::Assign) {
         let mut st = self.shared.state.lock().expect("pool lock");
-        let task = Task { assign, session: st.session, mode: st.mode, kernel: st.kernel };
+        let task = Task {
+            assign,
+            session: st.session,
+            mode: st.mode,
+            kernel: st.kernel,
+        };
         st.queue.push_back(task);
         self.shared.wake.notify_one();
     }
@@ -494,10 +514,15 @@ fn compute(shared: Arc<Shared>, index: u32) {
             let cancelled = st.cancelled.remove(&task.assign.chunk);
             !st.stop && task.session == st.session && !cancelled
         };
-        let Some(sock) = out.as_mut().filter(|_| current) else { continue };
+        let Some(sock) = out.as_mut().filter(|_| current) else {
+            continue;
+        };
         let msg = Message::Result(result);
         if msg.encoded_len() > wire::MAX_FRAME_LEN as usize + wire::LEN_PREFIX {
-            warn!("worker: chunk {} gives a result too large for one frame; dropping the connection", task.assign.chunk);
+            warn!(
+                "worker: chunk {} gives a result too large for one frame; dropping the connection",
+                task.assign.chunk
+            );
             let _ = sock.shutdown(Shutdown::Both);
             continue;
         }

@@ -8,8 +8,16 @@ use std::io::Read;
 use std::process::{Command, Stdio};
 
 fn run(args: &[&str]) -> (Option<i32>, String, String) {
-    let o = Command::new(BIN).args(args).stdin(Stdio::null()).output().expect("run primecluster");
-    (o.status.code(), String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+    let o = Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run primecluster");
+    (
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -18,7 +26,10 @@ fn bad_input_exits_2_naming_the_argument() {
         (&["primes", "1e9.5"], "1e9.5"),
         (&["primes", "10", "5"], "START 10"),
         (&["primes", "2^128"], "2^128"),
-        (&["primes", "0", "340282366920938463463374607431768211456"], "340282366920938463463374607431768211456"),
+        (
+            &["primes", "0", "340282366920938463463374607431768211456"],
+            "340282366920938463463374607431768211456",
+        ),
         (&["primes", "abc"], "abc"),
         (&["primes", "5", "--kernel", "foo"], "foo"),
         (&["primes"], "STOP"),
@@ -28,7 +39,10 @@ fn bad_input_exits_2_naming_the_argument() {
         (&["run", "100", "--resume"], "--resume"),
         (&["run", "100", "--checkpoint", "-1"], "--checkpoint"),
         (&["master", "100"], "--listen"),
-        (&["master", "100", "--listen", "not-an-address"], "not-an-address"),
+        (
+            &["master", "100", "--listen", "not-an-address"],
+            "not-an-address",
+        ),
         (&["primes", "100", "--bogus"], "--bogus"),
         (&["worker", "nowhere"], "nowhere"),
     ];
@@ -36,7 +50,10 @@ fn bad_input_exits_2_naming_the_argument() {
         let (code, out, err) = run(args);
         assert_eq!(code, Some(2), "{args:?}: stderr {err}");
         assert!(out.is_empty(), "{args:?} printed to stdout: {out}");
-        assert!(err.contains(needle), "{args:?}: '{needle}' not named in: {err}");
+        assert!(
+            err.contains(needle),
+            "{args:?}: '{needle}' not named in: {err}"
+        );
         assert!(!err.contains("panicked"), "{args:?}: {err}");
     }
 }
@@ -45,7 +62,9 @@ fn bad_input_exits_2_naming_the_argument() {
 fn help_explains_itself() {
     let (code, out, _) = run(&["--help"]);
     assert_eq!(code, Some(0));
-    for word in ["run", "master", "worker", "primes", "decode", "verify", "bench", "BPSW", "2^64+1e6"] {
+    for word in [
+        "run", "master", "worker", "primes", "decode", "verify", "bench", "BPSW", "2^64+1e6",
+    ] {
         assert!(out.contains(word), "--help lacks {word}: {out}");
     }
     let (code, out, _) = run(&["primes", "--help"]);
@@ -55,12 +74,27 @@ fn help_explains_itself() {
 
 #[test]
 fn a_closed_stdout_is_not_an_error() {
-    let mut child = Command::new(BIN).args(["primes", "1e10"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = Command::new(BIN)
+        .args(["primes", "1e10"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let mut first = [0u8; 64];
-    child.stdout.as_mut().unwrap().read_exact(&mut first).unwrap();
+    child
+        .stdout
+        .as_mut()
+        .unwrap()
+        .read_exact(&mut first)
+        .unwrap();
     drop(child.stdout.take());
     let mut err = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
     let st = child.wait().unwrap();
     assert!(st.success(), "status {st:?}, stderr {err}");
     assert!(err.is_empty(), "{err}");
@@ -70,7 +104,9 @@ fn a_closed_stdout_is_not_an_error() {
 #[test]
 fn pi_of_powers_of_ten() {
     // OEIS A006880.
-    let pi = [4u64, 25, 168, 1229, 9592, 78498, 664579, 5761455, 50847534, 455052511];
+    let pi = [
+        4u64, 25, 168, 1229, 9592, 78498, 664579, 5761455, 50847534, 455052511,
+    ];
     for (i, &want) in pi.iter().enumerate() {
         let stop = format!("10^{}", i + 1);
         let (code, out, err) = run(&["primes", &stop, "--count"]);
@@ -83,7 +119,16 @@ fn pi_of_powers_of_ten() {
 
 #[test]
 fn edge_ranges_match_trial_division() {
-    for (a, b) in [(0u128, 0u128), (0, 1), (0, 2), (2, 2), (3, 3), (4, 4), (0, 1000), (1 << 32, (1 << 32) + 500)] {
+    for (a, b) in [
+        (0u128, 0u128),
+        (0, 1),
+        (0, 2),
+        (2, 2),
+        (3, 3),
+        (4, 4),
+        (0, 1000),
+        (1 << 32, (1 << 32) + 500),
+    ] {
         let (sa, sb) = (a.to_string(), b.to_string());
         let (code, out, _) = run(&["primes", &sa, &sb]);
         assert_eq!(code, Some(0));
@@ -93,13 +138,22 @@ fn edge_ranges_match_trial_division() {
     // the first above (primes.utm.edu's tables); trial division here would take
     // minutes per prime.
     let (_, out, _) = run(&["primes", "2^64-60", "2^64+40"]);
-    assert_eq!(out, "18446744073709551557\n18446744073709551629\n18446744073709551653\n");
+    assert_eq!(
+        out,
+        "18446744073709551557\n18446744073709551629\n18446744073709551653\n"
+    );
     let (_, out, _) = run(&["primes", "2^64-59", "2^64-59"]);
-    assert_eq!(out, "18446744073709551557\n", "the largest prime below 2^64");
+    assert_eq!(
+        out, "18446744073709551557\n",
+        "the largest prime below 2^64"
+    );
     // The top of u128: 2^128-159 is the largest prime below 2^128.
     let (code, out, _) = run(&["primes", "2^128-200", "2^128-1"]);
     assert_eq!(code, Some(0));
-    assert_eq!(out.lines().last(), Some("340282366920938463463374607431768211297"));
+    assert_eq!(
+        out.lines().last(),
+        Some("340282366920938463463374607431768211297")
+    );
     let (_, out, _) = run(&["primes", "2^128-158", "2^128-1"]);
     assert_eq!(out, "");
     let (_, out, _) = run(&["primes", "2^128-1", "2^128-1", "--count"]);
@@ -114,8 +168,19 @@ fn threads_and_kernels_agree() {
     assert!(one == three, "--threads 3 differs from one thread");
     let (_, trial, err) = run(&["primes", "1e12", "1e12+20000", "--kernel", "trial"]);
     assert!(err.contains("warning") && err.contains("2^70"), "{err}");
-    assert_eq!(trial, run(&["primes", "1e12", "1e12+20000", "--kernel", "sieve"]).1);
-    let (_, count, _) = run(&["run", "1e12", "1e12+1e8", "--count", "--quiet", "--threads", "2"]);
+    assert_eq!(
+        trial,
+        run(&["primes", "1e12", "1e12+20000", "--kernel", "sieve"]).1
+    );
+    let (_, count, _) = run(&[
+        "run",
+        "1e12",
+        "1e12+1e8",
+        "--count",
+        "--quiet",
+        "--threads",
+        "2",
+    ]);
     let (_, count1, _) = run(&["primes", "1e12", "1e12+1e8", "--count"]);
     assert_eq!(count, count1);
 }
@@ -126,15 +191,25 @@ fn decode_and_verify_from_the_command_line() {
     let pcc = dir.join("p.pcc");
     let txt = dir.join("p.txt");
     let (pccs, txts) = (pcc.to_str().unwrap(), txt.to_str().unwrap());
-    assert_eq!(run(&["run", "1e6", "2e6", "--format", "compact", "--out", pccs, "--quiet"]).0, Some(0));
-    assert_eq!(run(&["run", "1e6", "2e6", "--out", txts, "--quiet"]).0, Some(0));
+    assert_eq!(
+        run(&["run", "1e6", "2e6", "--format", "compact", "--out", pccs, "--quiet"]).0,
+        Some(0)
+    );
+    assert_eq!(
+        run(&["run", "1e6", "2e6", "--out", txts, "--quiet"]).0,
+        Some(0)
+    );
     assert_eq!(run(&["decode", pccs]).1.as_bytes(), read(&txt).as_slice());
     assert_eq!(run(&["verify", pccs]).0, Some(0));
     assert_eq!(run(&["verify", txts, "1e6", "2e6"]).0, Some(0));
     // One changed digit is reported with its line.
     let mut bytes = read(&txt);
     let at = bytes.iter().position(|&b| b == b'\n').unwrap() + 3;
-    bytes[at] = if bytes[at] == b'9' { b'8' } else { bytes[at] + 1 };
+    bytes[at] = if bytes[at] == b'9' {
+        b'8'
+    } else {
+        bytes[at] + 1
+    };
     std::fs::write(&txt, bytes).unwrap();
     let (code, out, err) = run(&["verify", txts, "1e6", "2e6"]);
     assert_eq!(code, Some(1), "{out} {err}");

@@ -61,7 +61,11 @@ fn interrupted_run(job: &[&str], out: &Path, kill_after: &[Duration]) -> (usize,
     for &d in kill_after {
         let mut m = master_at(port, job, out, resume);
         std::thread::sleep(d);
-        resumed_mid_range += m.lines_so_far().iter().filter(|l| l.contains("resuming")).count();
+        resumed_mid_range += m
+            .lines_so_far()
+            .iter()
+            .filter(|l| l.contains("resuming"))
+            .count();
         if m.child.try_wait().unwrap().is_some() {
             break; // Finished before the kill: nothing left to interrupt.
         }
@@ -72,7 +76,11 @@ fn interrupted_run(job: &[&str], out: &Path, kill_after: &[Duration]) -> (usize,
     let mut m = master_at(port, job, out, resume);
     let st = m.wait_for(LIMIT);
     assert!(st.success(), "final master: {st:?}");
-    resumed_mid_range += m.lines_so_far().iter().filter(|l| l.contains("resuming")).count();
+    resumed_mid_range += m
+        .lines_so_far()
+        .iter()
+        .filter(|l| l.contains("resuming"))
+        .count();
     (landed, resumed_mid_range)
 }
 
@@ -83,7 +91,10 @@ fn killed_master_resumes_to_a_byte_identical_text_file() {
     let job = ["1e10", "1e10+4e6", "--kernel", "trial"];
     let out = dir.join("p.txt");
     let (kills, mid) = interrupted_run(&job, &out, &delays(0x5eed_0001, 3, 300, 1200));
-    assert!(kills >= 1 && mid >= 1, "kills {kills}, resumes past the start {mid}");
+    assert!(
+        kills >= 1 && mid >= 1,
+        "kills {kills}, resumes past the start {mid}"
+    );
     assert_eq!(read(&out), output_of(&["primes", "1e10", "1e10+4e6"]));
 }
 
@@ -100,7 +111,10 @@ fn killed_master_resumes_to_a_byte_identical_compact_file() {
     args.extend_from_slice(&job);
     output_of(&args);
     let (kills, mid) = interrupted_run(&job, &out, &delays(0x5eed_0002, 3, 1500, 2000));
-    assert!(kills >= 1 && mid >= 1, "kills {kills}, resumes past the start {mid}");
+    assert!(
+        kills >= 1 && mid >= 1,
+        "kills {kills}, resumes past the start {mid}"
+    );
     assert_eq!(read(&out), read(&reference));
     let decoded = output_of(&["decode", out.to_str().unwrap()]);
     assert_eq!(decoded, output_of(&["primes", "1e8", "1e8+4e7"]));

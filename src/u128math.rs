@@ -196,6 +196,104 @@ pub fn powmod_u128(a: u128, e: u128, n: u128) -> u128 {
     acc
 }
 
+/// The exponentiations and strong-test steps of [`Mont64`] and [`Mont128`], written once
+/// and stamped into each impl: the two differ only in the word type. A macro rather than
+/// a generic trait keeps them inherent methods with their public signatures, and the
+/// Miller–Rabin loops monomorphic code over one integer type. Each impl provides `n`,
+/// `one`, `mul`, `add` and `to_mont`.
+macro_rules! montgomery_shared_methods {
+    ($word:ty) => {
+        /// `x^e` of a Montgomery-form `x`, in Montgomery form.
+        pub fn pow(&self, x: $word, e: $word) -> $word {
+            if e == 0 {
+                return self.one;
+            }
+            // Left to right: one squaring per bit, a multiplication per set bit.
+            let mut acc = x;
+            let top = <$word>::BITS - 1 - e.leading_zeros();
+            for i in (0..top).rev() {
+                acc = self.mul(acc, acc);
+                if (e >> i) & 1 == 1 {
+                    acc = self.mul(acc, x);
+                }
+            }
+            acc
+        }
+
+        /// `2^e` in Montgomery form, by squaring and doubling (no multiplications by 2).
+        fn pow2(&self, e: $word) -> $word {
+            if e == 0 {
+                return self.one;
+            }
+            let mut acc = self.add(self.one, self.one);
+            let top = <$word>::BITS - 1 - e.leading_zeros();
+            for i in (0..top).rev() {
+                acc = self.mul(acc, acc);
+                if (e >> i) & 1 == 1 {
+                    acc = self.add(acc, acc);
+                }
+            }
+            acc
+        }
+
+        /// The strong test's end for `x = a^d` in Montgomery form, `n - 1 = d * 2^s`.
+        #[inline]
+        fn strong_tail(&self, mut x: $word, s: u32) -> bool {
+            let minus_one = self.n - self.one;
+            if x == self.one || x == minus_one {
+                return true;
+            }
+            for _ in 1..s {
+                x = self.mul(x, x);
+                if x == minus_one {
+                    return true;
+                }
+                if x == self.one {
+                    return false;
+                }
+            }
+            false
+        }
+
+        /// Strong probable prime to every one of `bases` (a base that is 0 mod n counts
+        /// as passed). The exponentiations run in lockstep: K independent chains of
+        /// multiplications keep the multiplier busy where one chain waits on latency.
+        pub fn is_sprp_all<const K: usize>(&self, bases: &[$word; K]) -> bool {
+            let nm1 = self.n - 1;
+            let s = nm1.trailing_zeros();
+            let d = nm1 >> s;
+            let xs = bases.map(|a| self.to_mont(a));
+            let mut acc = xs;
+            for i in (0..<$word>::BITS - 1 - d.leading_zeros()).rev() {
+                for a in acc.iter_mut() {
+                    *a = self.mul(*a, *a);
+                }
+                if (d >> i) & 1 == 1 {
+                    for (a, &x) in acc.iter_mut().zip(xs.iter()) {
+                        *a = self.mul(*a, x);
+                    }
+                }
+            }
+            acc.iter()
+                .zip(xs.iter())
+                .all(|(&a, &x)| x == 0 || self.strong_tail(a, s))
+        }
+
+        /// Strong probable prime to base `a` (a reduced mod n must not be 0).
+        pub fn is_sprp(&self, a: $word) -> bool {
+            let nm1 = self.n - 1;
+            let s = nm1.trailing_zeros();
+            let d = nm1 >> s;
+            let x = if a == 2 {
+                self.pow2(d)
+            } else {
+                self.pow(self.to_mont(a), d)
+            };
+            self.strong_tail(x, s)
+        }
+    };
+}
+
 /// Montgomery arithmetic modulo an odd u64 `n`, with R = 2^64.
 ///
 /// Values in Montgomery form are `x * R mod n`, kept in `[0, n)`.
@@ -277,91 +375,7 @@ impl Mont64 {
         }
     }
 
-    /// `x^e` of a Montgomery-form `x`, in Montgomery form.
-    pub fn pow(&self, x: u64, mut e: u64) -> u64 {
-        let (mut base, mut acc) = (x, self.one);
-        while e > 0 {
-            if e & 1 == 1 {
-                acc = self.mul(acc, base);
-            }
-            base = self.mul(base, base);
-            e >>= 1;
-        }
-        acc
-    }
-
-    /// `2^e` in Montgomery form, by squaring and doubling (no multiplications by 2).
-    fn pow2(&self, e: u64) -> u64 {
-        if e == 0 {
-            return self.one;
-        }
-        let mut acc = self.add(self.one, self.one);
-        let top = 63 - e.leading_zeros();
-        for i in (0..top).rev() {
-            acc = self.mul(acc, acc);
-            if (e >> i) & 1 == 1 {
-                acc = self.add(acc, acc);
-            }
-        }
-        acc
-    }
-
-    /// Strong probable-prime test of `n` to a base given in Montgomery form `x^d`
-    /// already raised: `n - 1 = d * 2^s`.
-    #[inline]
-    fn strong_tail(&self, mut x: u64, s: u32) -> bool {
-        let minus_one = self.n - self.one;
-        if x == self.one || x == minus_one {
-            return true;
-        }
-        for _ in 1..s {
-            x = self.mul(x, x);
-            if x == minus_one {
-                return true;
-            }
-            if x == self.one {
-                return false;
-            }
-        }
-        false
-    }
-
-    /// Strong probable prime to every one of `bases` (a base that is 0 mod n counts as
-    /// passed). The exponentiations run in lockstep: K independent chains of
-    /// multiplications keep the multiplier busy where one chain waits on latency.
-    pub fn is_sprp_all<const K: usize>(&self, bases: &[u64; K]) -> bool {
-        let nm1 = self.n - 1;
-        let s = nm1.trailing_zeros();
-        let d = nm1 >> s;
-        let xs = bases.map(|a| self.to_mont(a));
-        let mut acc = xs;
-        for i in (0..63 - d.leading_zeros()).rev() {
-            for a in acc.iter_mut() {
-                *a = self.mul(*a, *a);
-            }
-            if (d >> i) & 1 == 1 {
-                for (a, &x) in acc.iter_mut().zip(xs.iter()) {
-                    *a = self.mul(*a, x);
-                }
-            }
-        }
-        acc.iter()
-            .zip(xs.iter())
-            .all(|(&a, &x)| x == 0 || self.strong_tail(a, s))
-    }
-
-    /// Strong probable prime to base `a` (a reduced mod n must not be 0).
-    pub fn is_sprp(&self, a: u64) -> bool {
-        let nm1 = self.n - 1;
-        let s = nm1.trailing_zeros();
-        let d = nm1 >> s;
-        let x = if a == 2 {
-            self.pow2(d)
-        } else {
-            self.pow(self.to_mont(a), d)
-        };
-        self.strong_tail(x, s)
-    }
+    montgomery_shared_methods!(u64);
 }
 
 /// Montgomery arithmetic modulo an odd u128 `n`, with R = 2^128.
@@ -449,93 +463,7 @@ impl Mont128 {
         submod_u128(a, b, self.n)
     }
 
-    /// `x^e` of a Montgomery-form `x`, in Montgomery form.
-    pub fn pow(&self, x: u128, e: u128) -> u128 {
-        if e == 0 {
-            return self.one;
-        }
-        // Left to right: one squaring per bit, a multiplication per set bit.
-        let mut acc = x;
-        let top = 127 - e.leading_zeros();
-        for i in (0..top).rev() {
-            acc = self.mul(acc, acc);
-            if (e >> i) & 1 == 1 {
-                acc = self.mul(acc, x);
-            }
-        }
-        acc
-    }
-
-    /// `2^e` in Montgomery form, by squaring and doubling.
-    fn pow2(&self, e: u128) -> u128 {
-        if e == 0 {
-            return self.one;
-        }
-        let mut acc = self.add(self.one, self.one);
-        let top = 127 - e.leading_zeros();
-        for i in (0..top).rev() {
-            acc = self.mul(acc, acc);
-            if (e >> i) & 1 == 1 {
-                acc = self.add(acc, acc);
-            }
-        }
-        acc
-    }
-
-    /// Strong probable prime to every one of `bases` (a base that is 0 mod n counts as
-    /// passed), the exponentiations in lockstep as in [`Mont64::is_sprp_all`].
-    pub fn is_sprp_all<const K: usize>(&self, bases: &[u128; K]) -> bool {
-        let nm1 = self.n - 1;
-        let s = nm1.trailing_zeros();
-        let d = nm1 >> s;
-        let xs = bases.map(|a| self.to_mont(a));
-        let mut acc = xs;
-        for i in (0..127 - d.leading_zeros()).rev() {
-            for a in acc.iter_mut() {
-                *a = self.mul(*a, *a);
-            }
-            if (d >> i) & 1 == 1 {
-                for (a, &x) in acc.iter_mut().zip(xs.iter()) {
-                    *a = self.mul(*a, x);
-                }
-            }
-        }
-        acc.iter()
-            .zip(xs.iter())
-            .all(|(&a, &x)| x == 0 || self.strong_tail(a, s))
-    }
-
-    /// Strong probable prime to base `a` (a reduced mod n must not be 0).
-    pub fn is_sprp(&self, a: u128) -> bool {
-        let nm1 = self.n - 1;
-        let s = nm1.trailing_zeros();
-        let d = nm1 >> s;
-        let x = if a == 2 {
-            self.pow2(d)
-        } else {
-            self.pow(self.to_mont(a), d)
-        };
-        self.strong_tail(x, s)
-    }
-
-    /// The strong test's end for `x = a^d` in Montgomery form, `n - 1 = d * 2^s`.
-    #[inline]
-    fn strong_tail(&self, mut x: u128, s: u32) -> bool {
-        let minus_one = self.n - self.one;
-        if x == self.one || x == minus_one {
-            return true;
-        }
-        for _ in 1..s {
-            x = self.mul(x, x);
-            if x == minus_one {
-                return true;
-            }
-            if x == self.one {
-                return false;
-            }
-        }
-        false
-    }
+    montgomery_shared_methods!(u128);
 
     /// A small signed integer in Montgomery form.
     fn signed_to_mont(&self, v: i64) -> u128 {

@@ -7,37 +7,14 @@
 use primecluster::kernel::big::{Presieve, SEGMENT_ODDS};
 use primecluster::u128math::bpsw;
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-}
-
-fn naive_prime(n: u128) -> bool {
-    let n = n as u64;
-    if n < 2 {
-        return false;
-    }
-    let mut d = 2u64;
-    while d * d <= n {
-        if n % d == 0 {
-            return false;
-        }
-        d += 1;
-    }
-    true
-}
+mod reference;
+use reference::{is_prime_naive, Rng};
 
 fn reference(start: u128, stop: u128) -> Vec<u128> {
     if start > stop {
         return Vec::new();
     }
-    let test = if stop < 1 << 36 { naive_prime } else { bpsw };
+    let test = if stop < 1 << 36 { is_prime_naive } else { bpsw };
     let mut v = Vec::new();
     let mut n = start;
     loop {
@@ -106,7 +83,7 @@ fn edges_and_tiny_ranges() {
 #[test]
 fn random_ranges_at_all_magnitudes() {
     let mut ps = Presieve::new();
-    let mut rng = Rng(7);
+    let mut rng = Rng::splitmix(7);
     let two64 = 1u128 << 64;
     let centers: [u128; 9] = [
         0,
@@ -158,7 +135,9 @@ fn small_sieve_limits_send_survivors_to_miller_rabin() {
     // naive trial division, and against BPSW above 2^64.
     let mut ps = Presieve::with_limits(64, 64);
     for &(start, len) in &[(0u128, 20_000u128), (1 << 36, 3000), (1 << 40, 600)] {
-        let want: Vec<u128> = (start..=start + len).filter(|&n| naive_prime(n)).collect();
+        let want: Vec<u128> = (start..=start + len)
+            .filter(|&n| is_prime_naive(n))
+            .collect();
         assert_eq!(presieve_u128(&mut ps, start, start + len), want);
         assert_eq!(
             presieve_u64(&mut ps, start as u64, (start + len) as u64),

@@ -2,6 +2,7 @@
 //! argument, a closed stdout, known values of pi(x), edges of the number range.
 
 mod common;
+mod reference;
 
 use common::*;
 use std::io::Read;

@@ -7,6 +7,7 @@
 //! enough for workers to join, die and be replaced mid-run.
 
 mod common;
+mod reference;
 
 use common::*;
 use primecluster::wire::{self, ErrorCode, Hello, Message};

@@ -7,6 +7,7 @@
 //! error; after the filesystem is grown, `--resume` completes the file correctly.
 
 mod common;
+mod reference;
 
 use common::*;
 use std::path::Path;

@@ -8,43 +8,13 @@ use primecluster::u128math::{
     MR13_BOUND,
 };
 
-/// Small deterministic generator (splitmix64) so failures reproduce.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn u128(&mut self) -> u128 {
-        ((self.next() as u128) << 64) | self.next() as u128
-    }
-}
-
-/// The naive reference: trial division by every d with d*d <= n.
-fn naive_prime(n: u128) -> bool {
-    if n < 2 {
-        return false;
-    }
-    let mut d = 2u128;
-    while d * d <= n {
-        if n % d == 0 {
-            return false;
-        }
-        d += 1;
-    }
-    true
-}
+mod reference;
+use reference::{is_prime_naive, Rng};
 
 #[test]
 fn all_below_100000_match_trial_division() {
     for n in 0..100_000u64 {
-        let want = naive_prime(n as u128);
+        let want = is_prime_naive(n as u128);
         assert_eq!(is_prime_u64(n), want, "{n}");
         assert_eq!(is_prime(n as u128), want, "{n}");
         assert_eq!(bpsw(n as u128), want, "{n}");
@@ -53,10 +23,10 @@ fn all_below_100000_match_trial_division() {
 
 #[test]
 fn random_below_2_pow_40_match_trial_division() {
-    let mut rng = Rng(1);
+    let mut rng = Rng::splitmix(1);
     for _ in 0..1500 {
         let n = rng.below(1 << 40) | 1;
-        assert_eq!(is_prime_u64(n), naive_prime(n as u128), "{n}");
+        assert_eq!(is_prime_u64(n), is_prime_naive(n as u128), "{n}");
     }
 }
 
@@ -64,7 +34,7 @@ fn random_below_2_pow_40_match_trial_division() {
 fn miller_rabin_agrees_with_bpsw() {
     // Two different algorithms: below 2^64 BPSW is known to be exact, and between 2^64
     // and MR13_BOUND the 13-base Miller-Rabin is proven.
-    let mut rng = Rng(2);
+    let mut rng = Rng::splitmix(2);
     let mut primes = 0;
     for i in 0..20_000 {
         let n = if i % 2 == 0 {
@@ -195,7 +165,7 @@ fn largest_prime_below_2_pow_128() {
 
 #[test]
 fn semiprimes_are_composite() {
-    let mut rng = Rng(3);
+    let mut rng = Rng::splitmix(3);
     let mut found = 0;
     while found < 200 {
         let bits_p = 40 + rng.below(24) as u32;
@@ -225,7 +195,7 @@ fn isqrt_exact() {
     assert_eq!(isqrt(m * m), m);
     assert_eq!(isqrt(m * m - 1), m - 1);
     assert_eq!(isqrt(m * m + 1), m);
-    let mut rng = Rng(4);
+    let mut rng = Rng::splitmix(4);
     for i in 0..20_000 {
         let x = (rng.next() >> (i % 64)) as u128;
         let sq = x * x;
@@ -266,7 +236,7 @@ fn naive_mulmod(a: u128, b: u128, n: u128) -> u128 {
 
 #[test]
 fn mulmod_and_powmod_match_naive() {
-    let mut rng = Rng(5);
+    let mut rng = Rng::splitmix(5);
     for i in 0..3000 {
         let n = (rng.u128() >> (i % 100)).max(1);
         let (a, b) = (rng.u128(), rng.u128());
@@ -302,7 +272,9 @@ fn prime_tables() {
     assert!(primes_up_to(0).is_empty() && primes_up_to(1).is_empty());
     assert_eq!(primes_up_to(2), [2]);
     assert_eq!(primes_up_to(30), [2, 3, 5, 7, 11, 13, 17, 19, 23, 29]);
-    let naive: Vec<u32> = (0..5000u32).filter(|&n| naive_prime(n as u128)).collect();
+    let naive: Vec<u32> = (0..5000u32)
+        .filter(|&n| is_prime_naive(n as u128))
+        .collect();
     assert_eq!(primes_up_to(4999), naive);
     // pi(10^6) = 78498, pi(2^20) = 82025, pi(2^22) = 295947 (the kernels' table sizes).
     assert_eq!(primes_up_to(1_000_000).len(), 78_498);

@@ -5,6 +5,7 @@
 //! The primes come from a plain segmented sieve written here, not from the kernels.
 
 mod output_common;
+mod reference;
 
 use output_common::*;
 use primecluster::gaps::GapEncoder;

@@ -4,10 +4,12 @@
 //! formats. Also the refusals of resume: another job, no checkpoint, a short output.
 
 mod output_common;
+mod reference;
 
 use output_common::*;
 use primecluster::gaps::GapEncoder;
 use primecluster::output::{checkpoint_path, Format, JobSpec, OutputError, OutputWriter};
+use reference::Rng;
 use std::io::Write;
 use std::path::Path;
 
@@ -29,7 +31,7 @@ fn run_with_crashes(
     seed: u64,
     crashes: usize,
 ) -> (Vec<u8>, usize) {
-    let mut rng = Rng(seed);
+    let mut rng = Rng::xorshift(seed);
     let span = job.stop - job.start + 1;
     let mut w = OutputWriter::create(path, job, true).unwrap();
     let mut pos = Some(job.start);

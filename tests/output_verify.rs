@@ -3,6 +3,7 @@
 //! flipped byte and truncation for compact. Each names the first discrepancy.
 
 mod output_common;
+mod reference;
 
 use output_common::*;
 use primecluster::kernel::KernelKind;

@@ -8,23 +8,8 @@ use primecluster::schedule::{Action, ChunkId, Config, DropReason, Event, Schedul
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// xorshift64*: a tiny seeded generator, so runs are reproducible from the seed alone.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-}
+mod reference;
+use reference::Rng;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Kind {
@@ -68,7 +53,7 @@ struct Sim {
 
 impl Sim {
     fn new(seed: u64, start: u128, stop: u128) -> Self {
-        let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+        let mut rng = Rng::xorshift(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
         let mut cfg = Config::new(start, stop, true);
         cfg.initial_width = 1 + rng.below(5000) as u128;
         cfg.min_width = 1 + rng.below(50) as u128;

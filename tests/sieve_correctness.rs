@@ -1,23 +1,12 @@
-//! The segmented sieve against references written here: trial division for small
-//! numbers, a test-local deterministic Miller–Rabin above, and known values of pi(x).
+//! The segmented sieve against independent references: trial division for small
+//! numbers (the shared `reference` module), a test-local deterministic Miller–Rabin
+//! above, and known values of pi(x).
 //! Never against the sieve itself.
 
 use primecluster::kernel::sieve::{Sieve, MAX_STOP};
 
-/// Trial division: the obviously right answer, for small n.
-fn is_prime_trial(n: u64) -> bool {
-    if n < 2 {
-        return false;
-    }
-    let mut d = 2;
-    while d * d <= n {
-        if n % d == 0 {
-            return false;
-        }
-        d += 1;
-    }
-    true
-}
+mod reference;
+use reference::{is_prime_naive, Rng};
 
 fn mul_mod(a: u64, b: u64, m: u64) -> u64 {
     (u128::from(a) * u128::from(b) % u128::from(m)) as u64
@@ -101,24 +90,10 @@ fn check(s: &mut Sieve, start: u64, stop: u64) {
     );
 }
 
-/// xorshift64*: seeded, no dependencies.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 #[test]
 fn trial_division_and_miller_rabin_agree() {
     for n in 0..20_000 {
-        assert_eq!(is_prime(n), is_prime_trial(n), "{n}");
+        assert_eq!(is_prime(n), is_prime_naive(n.into()), "{n}");
     }
 }
 
@@ -185,7 +160,7 @@ fn empty_and_single_number_ranges() {
 
 #[test]
 fn random_ranges_against_reference() {
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut rng = Rng::xorshift(0x9e37_79b9_7f4a_7c15);
     let mut reused = Sieve::new();
     // (centre, spread of the start, largest length, tries). Far up, each try sets up
     // millions of sieving primes (twice: the fresh instance and the jump), so fewer.
@@ -231,7 +206,7 @@ fn range_ending_at_the_largest_stop_handled() {
 
 #[test]
 fn consecutive_calls_equal_one_call() {
-    let mut rng = Rng(12345);
+    let mut rng = Rng::xorshift(12345);
     for &base in &[
         0u64,
         1_000_000_000,
@@ -267,7 +242,7 @@ fn consecutive_calls_equal_one_call() {
 
 #[test]
 fn consecutive_primes_pieces_equal_whole() {
-    let mut rng = Rng(777);
+    let mut rng = Rng::xorshift(777);
     for &base in &[0u64, 4_294_000_000, 999_999_000_000_000] {
         let (start, stop) = (base + 7, base + 20_000_000);
         let whole = sieve_primes(&mut Sieve::new(), start, stop);
@@ -304,7 +279,7 @@ fn going_backwards_and_jumping() {
 
 #[test]
 fn count_equals_number_of_primes_listed() {
-    let mut rng = Rng(42);
+    let mut rng = Rng::xorshift(42);
     let mut s = Sieve::new();
     for _ in 0..40 {
         let start = rng.below(1 << 45);
@@ -341,7 +316,7 @@ fn memory_stays_within_budget_at_the_top() {
 fn forward_skips_like_a_worker_thread() {
     // A thread of a 3-thread worker gets every third chunk: each call jumps forwards
     // over two chunks, keeping its sieving primes.
-    let mut rng = Rng(2024);
+    let mut rng = Rng::xorshift(2024);
     for &base in &[
         1_000_000_000_000u64,
         1_000_000_000_000_000,

@@ -1,34 +1,12 @@
 //! Trial division: the C kernel and the Rust twin against each other and against a
-//! naive reference (every d with d*d <= n), on random ranges of u64 and small u128
+//! naive reference (trial division by every candidate d with d*d <= n), on random ranges of u64 and small u128
 //! cases. Under `--features pure-rust` the C is not built and `TrialImpl::C` falls
 //! back to Rust; the comparisons with the naive reference still run.
 
 use primecluster::kernel::trial::{Trial, TrialImpl, BATCH};
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-}
-
-fn naive_prime(n: u128) -> bool {
-    if n < 2 {
-        return false;
-    }
-    let mut d = 2u128;
-    while d * d <= n {
-        if n % d == 0 {
-            return false;
-        }
-        d += 1;
-    }
-    true
-}
+mod reference;
+use reference::{is_prime_naive, Rng};
 
 fn naive(start: u128, stop: u128) -> Vec<u128> {
     if start > stop {
@@ -37,7 +15,7 @@ fn naive(start: u128, stop: u128) -> Vec<u128> {
     let mut v = Vec::new();
     let mut n = start;
     loop {
-        if naive_prime(n) {
+        if is_prime_naive(n) {
             v.push(n);
         }
         if n == stop {
@@ -120,7 +98,7 @@ fn edges() {
 #[test]
 fn random_u64_ranges() {
     let (mut c, mut rust) = pair();
-    let mut rng = Rng(11);
+    let mut rng = Rng::splitmix(11);
     for &(magnitude, len) in &[
         (0u64, 20_000u64),
         (1 << 20, 5000),

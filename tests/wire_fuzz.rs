@@ -5,25 +5,8 @@
 
 use primecluster::wire::*;
 
-/// xorshift64* (Vigna): a tiny reproducible generator, no dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn byte(&mut self) -> u8 {
-        self.next() as u8
-    }
-}
+mod reference;
+use reference::Rng;
 
 /// Decodes `buf` and checks what any answer must satisfy.
 fn check(buf: &[u8]) {
@@ -120,13 +103,13 @@ fn repair(f: &mut [u8]) {
 
 #[test]
 fn random_bytes_never_panic() {
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut rng = Rng::xorshift(0x9e37_79b9_7f4a_7c15);
     for _ in 0..20_000 {
-        let n = rng.below(80);
+        let n = rng.index(80);
         let mut buf: Vec<u8> = (0..n).map(|_| rng.byte()).collect();
         // Half the time, a plausible small length so the body is reached.
-        if n >= 4 && rng.below(2) == 0 {
-            let len = 5 + rng.below(n - 3) as u32;
+        if n >= 4 && rng.index(2) == 0 {
+            let len = 5 + rng.index(n - 3) as u32;
             buf[..4].copy_from_slice(&len.to_be_bytes());
         }
         check(&buf);
@@ -141,35 +124,35 @@ fn random_bytes_never_panic() {
 #[test]
 fn mutated_frames_never_panic() {
     let frames = valid_frames();
-    let mut rng = Rng(0x0123_4567_89ab_cdef);
+    let mut rng = Rng::xorshift(0x0123_4567_89ab_cdef);
     for _ in 0..30_000 {
-        let mut f = frames[rng.below(frames.len())].clone();
-        for _ in 0..1 + rng.below(4) {
-            match rng.below(5) {
+        let mut f = frames[rng.index(frames.len())].clone();
+        for _ in 0..1 + rng.index(4) {
+            match rng.index(5) {
                 0 => {
-                    let i = rng.below(f.len());
+                    let i = rng.index(f.len());
                     f[i] = rng.byte();
                 }
                 1 => {
-                    let i = rng.below(f.len());
-                    f[i] ^= 1 << rng.below(8);
+                    let i = rng.index(f.len());
+                    f[i] ^= 1 << rng.index(8);
                 }
                 2 => {
-                    let i = rng.below(f.len() + 1);
+                    let i = rng.index(f.len() + 1);
                     f.insert(i, rng.byte());
                 }
                 3 if f.len() > 1 => {
-                    let i = rng.below(f.len());
+                    let i = rng.index(f.len());
                     f.remove(i);
                 }
-                _ => f.truncate(rng.below(f.len() + 1)),
+                _ => f.truncate(rng.index(f.len() + 1)),
             }
             if f.is_empty() {
                 break;
             }
         }
         check(&f);
-        if rng.below(4) != 0 {
+        if rng.index(4) != 0 {
             repair(&mut f);
             check(&f);
         }
@@ -180,11 +163,11 @@ fn mutated_frames_never_panic() {
 fn random_cuts_of_a_stream_never_misparse() {
     // A stream of valid frames fed in random pieces decodes to the same messages.
     let frames = valid_frames();
-    let mut rng = Rng(42);
+    let mut rng = Rng::xorshift(42);
     let mut stream = Vec::new();
     let mut expected = Vec::new();
     for _ in 0..500 {
-        let f = &frames[rng.below(frames.len())];
+        let f = &frames[rng.index(frames.len())];
         stream.extend_from_slice(f);
         expected.push(decode(f).unwrap().unwrap().0);
     }
@@ -192,7 +175,7 @@ fn random_cuts_of_a_stream_never_misparse() {
     let mut got = Vec::new();
     let mut pos = 0;
     while pos < stream.len() {
-        let n = (1 + rng.below(64)).min(stream.len() - pos);
+        let n = (1 + rng.index(64)).min(stream.len() - pos);
         buf.extend_from_slice(&stream[pos..pos + n]);
         pos += n;
         while let Some((msg, used)) = decode(&buf).unwrap() {

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+use crate::reference::is_prime_naive;
 use std::io::{BufRead, BufReader, Read};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -183,31 +184,4 @@ pub fn naive_text(start: u128, stop: u128) -> Vec<u8> {
         n += 1;
     }
     s.into_bytes()
-}
-
-pub fn is_prime_naive(n: u128) -> bool {
-    if n < 2 {
-        return false;
-    }
-    if n % 2 == 0 {
-        return n == 2;
-    }
-    if let Ok(n) = u64::try_from(n) {
-        let mut d = 3u64;
-        while d * d <= n {
-            if n % d == 0 {
-                return false;
-            }
-            d += 2;
-        }
-        return true;
-    }
-    let mut d = 3u128;
-    while d * d <= n {
-        if n % d == 0 {
-            return false;
-        }
-        d += 2;
-    }
-    true
 }

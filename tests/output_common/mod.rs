@@ -1,8 +1,9 @@
-//! Shared helpers for the `output_*` tests: an independent naive sieve, gap lists cut
-//! into chunks, and a tiny seeded random generator (no dependencies).
+//! Shared helpers for the `output_*` tests: an independent naive sieve, and gap lists cut
+//! into chunks. The files that include this also include `mod reference;` (its `Rng`).
 
 #![allow(dead_code)]
 
+use crate::reference::Rng;
 use primecluster::gaps::GapEncoder;
 use primecluster::output::{Format, JobSpec, OutputWriter};
 use std::path::{Path, PathBuf};
@@ -26,21 +27,6 @@ pub fn naive_primes(a: u64, b: u64) -> Vec<u128> {
         }
     }
     out
-}
-
-/// xorshift64*: deterministic "random" numbers for cut points and crash points.
-pub struct Rng(pub u64);
-
-impl Rng {
-    pub fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
 }
 
 /// One chunk: its range and its primes' gap list relative to its start.

@@ -3,10 +3,12 @@
 //! against trial division, cancel, and shutdown ending the process with status 0.
 
 mod common;
+mod reference;
 
 use common::*;
 use primecluster::gaps::{self, GapDecoder};
 use primecluster::wire::{self, Assign, Message, Mode, ShutdownReason, Welcome};
+use reference::is_prime_naive;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};

@@ -116,6 +116,9 @@ struct Master {
     conns: BTreeMap<WorkerId, Conn>,
     /// Connections that had more to read when their burst ran out.
     backlog: Vec<WorkerId>,
+    /// Welcomed workers whose socket failed while writing: closed already, reported
+    /// to the scheduler as `Left` once the current batch of actions is carried out.
+    lost: Vec<WorkerId>,
     next_id: WorkerId,
     sched: Scheduler<Vec<u8>>,
     output: Output,
@@ -157,6 +160,7 @@ pub fn run(
         listener,
         conns: BTreeMap::new(),
         backlog: Vec::new(),
+        lost: Vec::new(),
         next_id: 1,
         sched: Scheduler::new(sc),
         output,
@@ -187,7 +191,7 @@ impl Master {
             self.apply(acts)?;
         }
         while !self.done {
-            let timeout = if self.backlog.is_empty() {
+            let timeout = if self.backlog.is_empty() && self.lost.is_empty() {
                 self.timeout()
             } else {
                 Duration::ZERO
@@ -223,7 +227,18 @@ impl Master {
                     self.read(id)?;
                 }
             }
+            self.report_lost()?;
             self.on_timers()?;
+        }
+        Ok(())
+    }
+
+    /// Tells the scheduler about workers whose sockets failed while writing, so their
+    /// chunks are requeued now rather than at their heartbeat deadline.
+    fn report_lost(&mut self) -> Result<(), MasterError> {
+        while let Some(worker) = self.lost.pop() {
+            let acts = self.sched.on(Event::Left { worker }, self.now());
+            self.apply(acts)?;
         }
         Ok(())
     }
@@ -543,7 +558,9 @@ impl Master {
         }
         c.outbuf.drain(..sent);
         if let Some(why) = failed {
-            // The read side will see the end too; make sure the scheduler hears now.
+            if c.welcomed {
+                self.lost.push(id);
+            }
             self.disconnect(id, &why, None);
             return;
         }

@@ -150,7 +150,6 @@ fn text_damage_is_found_and_named() {
 }
 
 #[test]
-#[ignore = "needs the real kernels past 2^64: the placeholder primality test is trial division"]
 fn numbers_past_2_64_are_verified() {
     // The file is written from the kernel's primes; verify must accept it and catch a
     // changed digit (the reference here is the kernel itself: this tests verify's

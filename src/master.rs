@@ -761,7 +761,8 @@ impl Progress {
             self.shown = true;
             self.next = Instant::now() + PROGRESS_TTY;
         } else {
-            info!("master: {line}");
+            // Not through `log`: progress is asked for (no --quiet) whatever RUST_LOG says.
+            eprintln!("primecluster: {line}");
             self.next = Instant::now() + PROGRESS_LOG;
         }
     }

@@ -329,8 +329,9 @@ fn parse_kernel(text: &str) -> Result<KernelKind, Fail> {
 fn parse_threads(flag: &str, t: Option<u32>) -> Result<Option<u32>, Fail> {
     match t {
         Some(0) => Err(Fail::Usage(format!("{flag}: 0 threads; give at least 1"))),
-        Some(n) if n > 4096 => Err(Fail::Usage(format!(
-            "{flag}: {n} threads is more than 4096"
+        Some(n) if n > worker::MAX_THREADS => Err(Fail::Usage(format!(
+            "{flag}: {n} threads is more than {}",
+            worker::MAX_THREADS
         ))),
         other => Ok(other),
     }

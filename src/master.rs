@@ -17,6 +17,7 @@ use crate::kernel::KernelKind;
 use crate::output::{OutputError, OutputWriter};
 use crate::schedule::{Action, Config, DropReason, Event, Scheduler, Share, WorkerId};
 use crate::wire::{self, ChunkResult, ErrorCode, Message, Mode, ShutdownReason, Welcome};
+use crate::worker::MAX_THREADS;
 use log::{debug, info, warn};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
@@ -411,7 +412,12 @@ impl Master {
                     heartbeat_ms: self.cfg.heartbeat.as_millis() as u32,
                     threads: self.cfg.worker_threads.unwrap_or(0),
                 };
-                let threads = self.cfg.worker_threads.unwrap_or(h.threads).max(1);
+                // A worker's claim sizes its share of chunks: keep it to what a worker runs.
+                let threads = self
+                    .cfg
+                    .worker_threads
+                    .unwrap_or(h.threads)
+                    .clamp(1, MAX_THREADS);
                 if let Some(c) = self.conns.get_mut(&id) {
                     c.welcomed = true;
                     c.name = format!("{}@{}", h.name, c.peer.ip());
@@ -435,7 +441,7 @@ impl Master {
                 let acts = self.sched.on(
                     Event::Heard {
                         worker: id,
-                        threads: threads.max(1),
+                        threads: threads.clamp(1, MAX_THREADS),
                     },
                     now,
                 );

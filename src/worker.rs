@@ -24,6 +24,9 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+/// More compute threads than this are never started, whatever the master asks.
+pub const MAX_THREADS: u32 = 1024;
+
 /// How a worker runs.
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
@@ -417,7 +420,10 @@ impl Pool {
     /// Grows or shrinks the pool: new threads start now, surplus ones leave after
     /// their current chunk.
     fn resize(&self, threads: u32) {
-        let threads = threads.max(1);
+        if threads > MAX_THREADS {
+            warn!("worker: {threads} threads asked; running {MAX_THREADS}");
+        }
+        let threads = threads.clamp(1, MAX_THREADS);
         let mut st = self.shared.state.lock().expect("pool lock");
         st.wanted = threads;
         if st.running.len() < threads as usize {

@@ -36,6 +36,7 @@ fn bad_input_exits_2_naming_the_argument() {
         (&["primes"], "STOP"),
         (&["primes", "1", "2", "3"], "3 numbers"),
         (&["primes", "100", "--threads", "0"], "--threads"),
+        (&["run", "100", "--threads", "5000"], "1024"),
         (&["run", "100", "--format", "xml"], "xml"),
         (&["run", "100", "--resume"], "--resume"),
         (&["run", "100", "--checkpoint", "-1"], "--checkpoint"),

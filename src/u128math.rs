@@ -39,33 +39,6 @@ const SMALL_PRIMES: [u64; 18] = [
     2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 53, 59, 61,
 ];
 
-/// Every prime `<= limit`, ascending: an odd-only sieve of Eratosthenes with u64
-/// index arithmetic, so it stays exact on 32-bit targets for any u32 limit (the tables
-/// of the pre-sieve and of trial division, up to 2^22, come from here).
-pub fn primes_up_to(limit: u32) -> Vec<u32> {
-    let mut out = Vec::new();
-    if limit < 2 {
-        return out;
-    }
-    out.push(2);
-    // Index i stands for the odd number 2i + 1; 3..=limit are the indices 1..=half.
-    let half = (limit as u64 - 1) / 2;
-    let mut composite = vec![false; half as usize + 1];
-    for i in 1..=half {
-        if composite[i as usize] {
-            continue;
-        }
-        let p = 2 * i + 1;
-        out.push(p as u32);
-        let mut j = (p * p - 1) / 2;
-        while j <= half {
-            composite[j as usize] = true;
-            j += p;
-        }
-    }
-    out
-}
-
 /// Floor of the square root, exact for every u128.
 pub fn isqrt(n: u128) -> u128 {
     if n < 2 {

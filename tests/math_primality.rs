@@ -268,7 +268,7 @@ fn mulmod_and_powmod_match_naive() {
 
 #[test]
 fn prime_tables() {
-    use primecluster::u128math::primes_up_to;
+    use primecluster::kernel::small::primes_up_to;
     assert!(primes_up_to(0).is_empty() && primes_up_to(1).is_empty());
     assert_eq!(primes_up_to(2), [2]);
     assert_eq!(primes_up_to(30), [2, 3, 5, 7, 11, 13, 17, 19, 23, 29]);

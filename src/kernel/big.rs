@@ -301,7 +301,7 @@ impl SegmentSieve {
             return;
         }
         let limit = limit.max(MIN_SIEVE_PRIME);
-        self.primes = crate::u128math::primes_up_to(limit);
+        self.primes = crate::kernel::small::primes_up_to(limit);
         self.primes.remove(0); // 2: only odd numbers are sieved
         self.table_limit = limit;
     }

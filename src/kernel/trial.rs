@@ -107,7 +107,7 @@ impl Divisors {
         let want = crate::u128math::isqrt(stop)
             .clamp(TABLE_LIMIT_MIN as u128, TABLE_LIMIT_MAX as u128) as u32;
         if want > self.limit {
-            self.primes = crate::u128math::primes_up_to(want);
+            self.primes = crate::kernel::small::primes_up_to(want);
             self.limit = want;
         }
     }

@@ -6,6 +6,8 @@
 //! - [`kernel`]: the prime kernels (segmented sieve, trial division in C and Rust,
 //!   pre-sieve + Miller–Rabin past the sieve's reach) behind one [`kernel::Kernel`].
 //! - [`gaps`]: the gap encoding of ascending primes shared by the wire and compact files.
+//! - [`auth`]: tokens and the HMAC-SHA256 challenge–response handshake (pure state
+//!   machines and their payloads; token-file reading and OS randomness at the edges).
 //! - [`wire`]: frames and messages of the master–worker protocol; no I/O, no state.
 //! - [`schedule`]: the master's scheduler, a pure state machine (events and `now` in,
 //!   actions out) that a simulation can drive.
@@ -14,6 +16,7 @@
 //! - [`output`]: text and compact writers and readers, checkpoints, decode and verify.
 //! - [`bench`]: the `bench` subcommand's measurements.
 
+pub mod auth;
 pub mod bench;
 pub mod gaps;
 pub mod kernel;

@@ -10,7 +10,7 @@ use primecluster::kernel::{Kernel, KernelKind};
 use primecluster::master::{self, MasterConfig, Output, Summary};
 use primecluster::output::{Format, JobSpec, OutputError, OutputWriter};
 use primecluster::worker::{self, WorkerConfig};
-use primecluster::{bench, numarg};
+use primecluster::{auth, bench, numarg};
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -39,6 +39,7 @@ enum Cmd {
     Decode(DecodeArgs),
     Verify(VerifyArgs),
     Bench(BenchArgs),
+    Token(TokenArgs),
 }
 
 /// Defines the argument struct of `run` or `master`: the options given, then the job
@@ -213,6 +214,16 @@ struct BenchArgs {
     quick: bool,
 }
 
+#[derive(FromArgs)]
+/// Print a new random token: 32 bytes from the OS random source as 64 hex characters.
+/// Save it where only you can read it, e.g. `(umask 077; primecluster token > cluster.token)`
+/// (a token file readable by group or others gets a warning; `chmod 600` it), copy that
+/// file to every machine of the cluster, and give it with --token-file to master, run,
+/// worker, status, threads and stop. The file's text is the secret; it never crosses the
+/// network: both sides prove that they know it.
+#[argh(subcommand, name = "token")]
+struct TokenArgs {}
+
 /// How the program ends.
 enum Fail {
     /// Bad input: status 2.
@@ -271,6 +282,7 @@ fn main() -> ExitCode {
             bench::run(a.quick);
             Ok(())
         }
+        Cmd::Token(_) => cmd_token(),
     };
     match result {
         Ok(()) | Err(Fail::ClosedPipe) => ExitCode::SUCCESS,
@@ -691,4 +703,15 @@ fn cmd_verify(a: VerifyArgs) -> Result<(), Fail> {
         )));
     }
     Ok(())
+}
+
+/// `token`: one new random token on stdout.
+fn cmd_token() -> Result<(), Fail> {
+    let token = auth::new_token_hex().map_err(|e| Fail::Job(e.to_string()))?;
+    let mut out = io::stdout().lock();
+    match writeln!(out, "{token}").and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Err(Fail::ClosedPipe),
+        Err(e) => Err(Fail::Job(format!("cannot write the token to stdout: {e}"))),
+    }
 }

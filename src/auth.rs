@@ -35,11 +35,14 @@
 //!   each error names the message, the field and the bad value.
 //! - A [`Token`] never prints its secret (`Debug` and `Display` are redacted).
 //! - Every refusal is an [`AuthError`] whose message says what to do.
+//! - [`check_listen`] is the policy of issue 8: no token means loopback only, unless
+//!   `--insecure`.
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use std::fmt;
 use std::io::Read;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 
 type HmacSha256 = Hmac<Sha256>;
@@ -232,6 +235,24 @@ pub fn wire_name(name: &str) -> &str {
         end -= 1;
     }
     name.get(..end).unwrap_or_default()
+}
+
+/// Whether a master may listen on `addr`: without a token only on a loopback address,
+/// unless the operator passed `--insecure` (a trusted LAN). Anything else would let
+/// whoever reaches the port join the job and write into the output.
+pub fn check_listen(addr: &SocketAddr, has_token: bool, insecure: bool) -> Result<(), AuthError> {
+    let loopback = match addr.ip() {
+        IpAddr::V4(ip) => ip.is_loopback(),
+        // ::1, and ::ffff:127.x.y.z, which reaches the same IPv4 loopback.
+        IpAddr::V6(ip) => {
+            ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+    };
+    if has_token || insecure || loopback {
+        Ok(())
+    } else {
+        Err(AuthError::InsecureListen { addr: *addr })
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -851,6 +872,8 @@ pub enum AuthError {
     TokenTooLong { origin: String },
     /// The OS random source failed.
     Randomness { reason: String },
+    /// A master without a token asked to listen on a non-loopback address.
+    InsecureListen { addr: SocketAddr },
     /// Client side: this side has a token but the master offers no authentication.
     MasterOffersNoAuth,
     /// Client side: the master wants a token and this side has none.
@@ -922,6 +945,12 @@ impl fmt::Display for AuthError {
             AuthError::Randomness { reason } => {
                 write!(f, "the OS random source failed: {reason}")
             }
+            AuthError::InsecureListen { addr } => write!(
+                f,
+                "refusing to listen on {addr} without a token: anyone who reaches it could \
+                 join the job; give --token-file FILE (make one with `primecluster token`), or \
+                 --insecure to allow it on a trusted LAN"
+            ),
             AuthError::MasterOffersNoAuth => f.write_str(
                 "the master offers no authentication but this side has --token-file: refusing \
                  an unauthenticated master (start the master with the same --token-file)",

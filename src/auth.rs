@@ -516,12 +516,58 @@ impl<'a> Reader<'a> {
 // ---------------------------------------------------------------------------------------
 // MAC inputs
 
-/// `str` encoding of the name inside the MACs: `u16` big-endian length, then the bytes.
-fn name_field(name: &str) -> ([u8; 2], &[u8]) {
-    let name = wire_name(name);
-    // wire_name caps the length at 256, so it fits a u16.
-    let len = u16::try_from(name.len()).unwrap_or(u16::MAX);
-    (len.to_be_bytes(), name.as_bytes())
+/// What both proofs cover after their label: the nonces, the role and the name (as a
+/// `str`: `u16` big-endian length, then the bytes, cut like the wire cuts it).
+struct Transcript<'a> {
+    client_nonce: &'a [u8; NONCE_LEN],
+    server_nonce: &'a [u8; NONCE_LEN],
+    role: [u8; 1],
+    name_len: [u8; 2],
+    name: &'a [u8],
+}
+
+impl<'a> Transcript<'a> {
+    fn new(
+        client_nonce: &'a [u8; NONCE_LEN],
+        server_nonce: &'a [u8; NONCE_LEN],
+        role: Role,
+        name: &'a str,
+    ) -> Self {
+        let name = wire_name(name);
+        Transcript {
+            client_nonce,
+            server_nonce,
+            role: [role as u8],
+            // wire_name caps the length at 256, so it fits a u16.
+            name_len: u16::try_from(name.len()).unwrap_or(u16::MAX).to_be_bytes(),
+            name: name.as_bytes(),
+        }
+    }
+
+    /// `"primecluster-v2 master" | client_nonce | server_nonce | role | name`.
+    fn master(&self) -> [&[u8]; 6] {
+        [
+            MASTER_LABEL,
+            self.client_nonce,
+            self.server_nonce,
+            &self.role,
+            &self.name_len,
+            self.name,
+        ]
+    }
+
+    /// `"primecluster-v2 client" | server_nonce | client_nonce | role | name`: the other
+    /// label and nonce order, so neither side's proof can pass for the other's.
+    fn client(&self) -> [&[u8]; 6] {
+        [
+            CLIENT_LABEL,
+            self.server_nonce,
+            self.client_nonce,
+            &self.role,
+            &self.name_len,
+            self.name,
+        ]
+    }
 }
 
 /// `HMAC(token, "primecluster-v2 master" | client_nonce | server_nonce | role | name)`.
@@ -532,15 +578,7 @@ pub fn server_proof(
     role: Role,
     name: &str,
 ) -> [u8; PROOF_LEN] {
-    let (len, name) = name_field(name);
-    token.proof(&[
-        MASTER_LABEL,
-        client_nonce,
-        server_nonce,
-        &[role as u8],
-        &len,
-        name,
-    ])
+    token.proof(&Transcript::new(client_nonce, server_nonce, role, name).master())
 }
 
 /// `HMAC(token, "primecluster-v2 client" | server_nonce | client_nonce | role | name)`.
@@ -551,59 +589,7 @@ pub fn client_proof(
     role: Role,
     name: &str,
 ) -> [u8; PROOF_LEN] {
-    let (len, name) = name_field(name);
-    token.proof(&[
-        CLIENT_LABEL,
-        server_nonce,
-        client_nonce,
-        &[role as u8],
-        &len,
-        name,
-    ])
-}
-
-fn verify_server_proof(
-    token: &Token,
-    client_nonce: &[u8; NONCE_LEN],
-    server_nonce: &[u8; NONCE_LEN],
-    role: Role,
-    name: &str,
-    proof: &[u8; PROOF_LEN],
-) -> bool {
-    let (len, name) = name_field(name);
-    token.verify(
-        &[
-            MASTER_LABEL,
-            client_nonce,
-            server_nonce,
-            &[role as u8],
-            &len,
-            name,
-        ],
-        proof,
-    )
-}
-
-fn verify_client_proof(
-    token: &Token,
-    client_nonce: &[u8; NONCE_LEN],
-    server_nonce: &[u8; NONCE_LEN],
-    role: Role,
-    name: &str,
-    proof: &[u8; PROOF_LEN],
-) -> bool {
-    let (len, name) = name_field(name);
-    token.verify(
-        &[
-            CLIENT_LABEL,
-            server_nonce,
-            client_nonce,
-            &[role as u8],
-            &len,
-            name,
-        ],
-        proof,
-    )
+    token.proof(&Transcript::new(client_nonce, server_nonce, role, name).client())
 }
 
 // ---------------------------------------------------------------------------------------
@@ -683,24 +669,12 @@ impl ClientHandshake {
                 },
             ) => {
                 // Verify the master first: a stranger gets no proof of ours to study.
-                if !verify_server_proof(
-                    token,
-                    &self.nonce,
-                    server_nonce,
-                    self.role,
-                    &self.name,
-                    server_proof,
-                ) {
+                let transcript = Transcript::new(&self.nonce, server_nonce, self.role, &self.name);
+                if !token.verify(&transcript.master(), server_proof) {
                     return Err(AuthError::BadMasterProof);
                 }
                 ClientProof::Hmac {
-                    client_proof: client_proof(
-                        token,
-                        &self.nonce,
-                        server_nonce,
-                        self.role,
-                        &self.name,
-                    ),
+                    client_proof: token.proof(&transcript.client()),
                 }
             }
         };
@@ -820,14 +794,8 @@ impl ServerHandshake {
                 })
             }
             (Some(token), ClientProof::Hmac { client_proof }) => {
-                if !verify_client_proof(
-                    token,
-                    &client_nonce,
-                    &self.nonce,
-                    role,
-                    &name,
-                    client_proof,
-                ) {
+                let transcript = Transcript::new(&client_nonce, &self.nonce, role, &name);
+                if !token.verify(&transcript.client(), client_proof) {
                     return Err(AuthError::BadClientProof { role, name });
                 }
             }

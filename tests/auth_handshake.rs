@@ -332,7 +332,7 @@ fn a_failed_handshake_stays_failed() {
 }
 
 /// CPU cost of the handshake, each side apart. Run with
-/// `cargo test --release --test auth_handshake -- --ignored --nocapture`.
+/// `cargo test --test auth_handshake -- --ignored --nocapture`.
 #[test]
 #[ignore]
 fn handshake_cpu_cost() {

@@ -3,7 +3,9 @@
 //! loop of random bytes into every parser (no panic, and whatever parses re-emits as
 //! the same bytes).
 
-use primecluster::auth::{AuthError, Challenge, ClientProof, HelloAuth, Method, Role};
+use primecluster::auth::{
+    AuthError, Challenge, ClientProof, HelloAuth, Method, Role, HELLO_AUTH_LEN,
+};
 
 fn emit_hello(h: &HelloAuth) -> Vec<u8> {
     let mut out = Vec::new();
@@ -37,6 +39,7 @@ fn golden_bytes() {
     let mut want = vec![0x01, 0x01];
     want.extend(0..32u8);
     assert_eq!(emit_hello(&hello), want);
+    assert_eq!(want.len(), HELLO_AUTH_LEN);
 
     let challenge = Challenge::Hmac {
         server_nonce: seq(0x40),

@@ -11,7 +11,9 @@
 //! 2^128-1) are JSON strings of decimal digits, so that every JSON reader gets them
 //! exactly; counters that fit a `u64` are numbers.
 
-use super::msg::{JobStatus, StatusReply, WorkerRow};
+use super::msg::{
+    JobStatus, SetThreadsReply, SetThreadsRequest, StatusReply, StopReply, WorkerRow,
+};
 use std::fmt::Write;
 
 /// `x` with a unit prefix and two decimals: 1234567 -> `1.23M`. (The master's summary
@@ -272,4 +274,38 @@ pub fn json_str(s: &str, out: &mut String) {
         }
     }
     out.push('"');
+}
+
+/// What `threads` prints on stdout: one line per changed worker (warnings go to stderr,
+/// through [`super::msg::ThreadsWarning::describe`]).
+pub fn threads_reply(req: &SetThreadsRequest, reply: &SetThreadsReply) -> String {
+    let mut out = String::new();
+    if reply.changed.is_empty() {
+        let _ = writeln!(out, "{}: no connected worker changed", req.target);
+    }
+    for c in &reply.changed {
+        let _ = writeln!(
+            out,
+            "worker {} {}: {} -> {} threads ({} cores)",
+            c.id,
+            cell(&c.name, MAX_CELL),
+            c.before,
+            reply.threads,
+            c.cores
+        );
+    }
+    out
+}
+
+/// What `stop` prints: where the job stopped and how to continue.
+pub fn stop_reply(r: &StopReply) -> String {
+    let resume = if r.checkpointed {
+        "checkpoint written: start the master again with --resume to continue"
+    } else {
+        "no checkpoint (the output is not a file): the job cannot be resumed"
+    };
+    format!(
+        "stopped after {} numbers, {} primes written; {} workers told to wait; {resume}\n",
+        r.done, r.primes, r.workers
+    )
 }

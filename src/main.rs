@@ -224,13 +224,13 @@ struct BenchArgs {
 /// port and token; a control client never gets work.
 #[argh(subcommand, name = "status")]
 struct StatusArgs {
-    #[argh(positional)]
-    /// the master, HOST:PORT
+    #[argh(positional, arg_name = "HOST:PORT")]
+    /// the master's address, as workers use it
     master: String,
     #[argh(switch)]
     /// print one JSON object with `job` and `workers` instead of the table
     json: bool,
-    #[argh(option)]
+    #[argh(option, arg_name = "FILE")]
     /// the master's token file (see `primecluster token`)
     token_file: Option<PathBuf>,
 }
@@ -241,16 +241,16 @@ struct StatusArgs {
 /// cores is allowed, with a warning.
 #[argh(subcommand, name = "threads")]
 struct ThreadsArgs {
-    #[argh(positional)]
-    /// the master, HOST:PORT
+    #[argh(positional, arg_name = "HOST:PORT")]
+    /// the master's address, as workers use it
     master: String,
-    #[argh(positional)]
+    #[argh(positional, arg_name = "N")]
     /// threads per worker, 1 to 1024
     n: String,
-    #[argh(option)]
+    #[argh(option, arg_name = "NAME|ID")]
     /// only this worker: a number is its id (see `status`), anything else its name
     worker: Option<String>,
-    #[argh(option)]
+    #[argh(option, arg_name = "FILE")]
     /// the master's token file (see `primecluster token`)
     token_file: Option<PathBuf>,
 }
@@ -260,10 +260,10 @@ struct ThreadsArgs {
 /// workers to wait for it and exits 0; start it again with --resume to continue.
 #[argh(subcommand, name = "stop")]
 struct StopArgs {
-    #[argh(positional)]
-    /// the master, HOST:PORT
+    #[argh(positional, arg_name = "HOST:PORT")]
+    /// the master's address, as workers use it
     master: String,
-    #[argh(option)]
+    #[argh(option, arg_name = "FILE")]
     /// the master's token file (see `primecluster token`)
     token_file: Option<PathBuf>,
 }

@@ -805,13 +805,46 @@ fn parse_worker_target(worker: Option<&str>) -> Result<Target, Fail> {
     }
 }
 
-/// The one point where a control command connects: TCP, then the version 2 hello with
-/// role "control" and the token. That handshake lives in the auth branch; until the lead
-/// merges it, this reports so rather than pretending.
+/// How long a control command waits for the TCP connection, and then for each reply
+/// (a stop's reply comes after the master's final checkpoint, so it may take a while).
+const CONTROL_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const CONTROL_REPLY_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The one point where a control command connects: TCP (real, with timeouts), then the
+/// version 2 hello with role "control" and the token. That handshake lives in the auth
+/// branch; until the lead merges it, this reports so after connecting rather than
+/// pretending.
 fn control_connect(t: &ControlTarget) -> Result<client::StreamLink<std::net::TcpStream>, Fail> {
+    use std::net::{TcpStream, ToSocketAddrs};
+    let addrs = t
+        .master
+        .to_socket_addrs()
+        .map_err(|e| Fail::Job(format!("resolving {}: {e}", t.master)))?;
+    let mut last = None;
+    let mut stream = None;
+    for addr in addrs {
+        match TcpStream::connect_timeout(&addr, CONTROL_CONNECT_TIMEOUT) {
+            Ok(s) => {
+                stream = Some(s);
+                break;
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    let stream = stream.ok_or_else(|| {
+        Fail::Job(format!(
+            "connecting to {}: {}",
+            t.master,
+            last.map_or("no address".into(), |e| e.to_string())
+        ))
+    })?;
+    stream
+        .set_read_timeout(Some(CONTROL_REPLY_TIMEOUT))
+        .and_then(|_| stream.set_write_timeout(Some(CONTROL_REPLY_TIMEOUT)))
+        .map_err(|e| Fail::Job(format!("connection to {}: {e}", t.master)))?;
     Err(Fail::Job(format!(
-        "control connections are not wired yet: the control hello to {} (token file: {}) \
-         comes with the authenticated handshake",
+        "connected to {}, but control connections are not wired yet: the control hello \
+         (token file: {}) comes with the authenticated handshake",
         t.master,
         t.token_file
             .as_deref()

@@ -101,7 +101,10 @@ fn valid_arguments_get_to_the_connection() {
         let (code, out, err) = run(args);
         assert_eq!(code, Some(1), "{args:?}: {err}");
         assert!(out.is_empty(), "{args:?}: {out}");
-        assert!(err.starts_with("primecluster: "), "{args:?}: {err}");
+        assert!(
+            err.starts_with("primecluster: connecting to "),
+            "{args:?}: {err}"
+        );
     }
     let _ = std::fs::remove_file(&token);
 }

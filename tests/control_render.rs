@@ -3,6 +3,7 @@
 //! long names and with names that hold terminal control characters; and the small
 //! number formatters.
 
+use primecluster::control::msg::basis_points;
 use primecluster::control::msg::*;
 use primecluster::control::render::{self, bytes, duration, human, json, table};
 use serde_json::Value;
@@ -272,4 +273,36 @@ fn threads_and_stop_lines() {
         workers: 0,
     });
     assert!(s.contains("cannot be resumed"), "{s}");
+}
+
+#[test]
+fn eta_and_share_helpers() {
+    let mut j = reply(vec![]).job;
+    j.start = 1;
+    j.stop = 1000;
+    j.done = 400;
+    assert_eq!(j.eta_at(0), None);
+    assert_eq!(j.eta_at(600), Some(1));
+    assert_eq!(j.eta_at(599), Some(2), "rounded up");
+    assert_eq!(j.eta_at(1), Some(600));
+    j.done = 1000;
+    assert_eq!(j.eta_at(0), Some(0), "nothing left");
+    // The full u128 range (2^128 numbers) with one number a second.
+    j.start = 0;
+    j.stop = u128::MAX;
+    j.done = 0;
+    assert_eq!(j.eta_at(1), Some(u64::MAX));
+    assert_eq!(j.fraction(), 0.0);
+
+    assert_eq!(basis_points(0, 0), 0);
+    assert_eq!(basis_points(1, 3), 3333);
+    assert_eq!(basis_points(2, 3), 6666);
+    assert_eq!(basis_points(5, 5), 10_000);
+    assert_eq!(basis_points(7, 5), 10_000, "clamped");
+    // Rounded down: (2^127 - 1) / (2^128 - 1) is just below one half.
+    assert_eq!(basis_points(u128::MAX / 2, u128::MAX), 4999);
+    assert_eq!(basis_points(u128::MAX / 2 + 1, u128::MAX), 5000);
+    assert_eq!(basis_points(1 << 100, 1 << 101), 5000);
+    assert_eq!(basis_points(u128::MAX, u128::MAX), 10_000);
+    assert_eq!(basis_points(1, u128::MAX), 0);
 }

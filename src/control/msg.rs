@@ -121,6 +121,34 @@ impl JobStatus {
     pub fn fraction(&self) -> f64 {
         (self.done as f64 / self.total() as f64).min(1.0)
     }
+
+    /// The ETA a master reports: seconds to do the `total() - done` numbers left at
+    /// `rate` numbers/s, rounded up; unknown while the rate is 0; 0 when all is done.
+    pub fn eta_at(&self, rate: u64) -> Option<u64> {
+        let left = self.total().saturating_sub(self.done);
+        if left == 0 {
+            return Some(0);
+        }
+        if rate == 0 {
+            return None;
+        }
+        let secs = left.div_ceil(u128::from(rate));
+        Some(u64::try_from(secs).unwrap_or(u64::MAX))
+    }
+}
+
+/// `part` of `whole` in basis points (0..=10000), as the `share_bp` of a worker row;
+/// 0 when `whole` is 0. Exact for any u128 (no float rounding past 2^53).
+pub fn basis_points(part: u128, whole: u128) -> u16 {
+    if whole == 0 {
+        return 0;
+    }
+    let part = part.min(whole);
+    // part * 10000 may overflow u128 near 2^128: scale down both first, keeping 14 bits
+    // of headroom (10000 < 2^14).
+    let shift = (128 - whole.leading_zeros()).saturating_sub(114);
+    let (p, w) = (part >> shift, (whole >> shift).max(1));
+    u16::try_from(p * 10_000 / w).unwrap_or(10_000).min(10_000)
 }
 
 /// One worker row of a status reply.

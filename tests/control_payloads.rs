@@ -486,3 +486,46 @@ fn random_bytes_never_panic_and_accepted_input_re_emits() {
     }
     assert!(accepted > 1000, "only {accepted} random payloads parsed");
 }
+
+/// Cost of the largest status reply (4096 rows of 256-byte names): emit, parse, and the
+/// JSON and table renderings. `cargo test --test control_payloads -- --ignored --nocapture`.
+#[test]
+#[ignore = "a measurement, not a check"]
+fn largest_status_reply_cost() {
+    use std::time::Instant;
+    let mut r = sample_status();
+    let row = r.workers[0].clone();
+    r.workers = (0..MAX_ROWS as u32)
+        .map(|i| WorkerRow {
+            id: i,
+            name: "n".repeat(MAX_STR_LEN),
+            ..row.clone()
+        })
+        .collect();
+    let rounds = 20;
+    let t = Instant::now();
+    let mut bytes = Vec::new();
+    for _ in 0..rounds {
+        bytes.clear();
+        r.emit(&mut bytes);
+    }
+    let emit = t.elapsed() / rounds;
+    let t = Instant::now();
+    for _ in 0..rounds {
+        assert_eq!(StatusReply::parse(&bytes).unwrap().workers.len(), MAX_ROWS);
+    }
+    let parse = t.elapsed() / rounds;
+    let t = Instant::now();
+    let json = primecluster::control::render::json(&r);
+    let json_t = t.elapsed();
+    let t = Instant::now();
+    let table = primecluster::control::render::table(&r);
+    let table_t = t.elapsed();
+    println!(
+        "status reply of {MAX_ROWS} rows: {} bytes; emit {emit:?}, parse {parse:?}; JSON {} bytes \
+         in {json_t:?}; table {} bytes in {table_t:?}",
+        bytes.len(),
+        json.len(),
+        table.len()
+    );
+}

@@ -66,17 +66,14 @@ pub fn bytes(n: u64) -> String {
 /// 256-byte name cannot push every column off the screen.
 pub const MAX_CELL: usize = 32;
 
-/// `s` safe for a terminal: control characters escaped, cut to `max` characters.
+/// `s` safe for a terminal: control characters escaped, cut to `max` characters (the
+/// last of them `…` when cut).
 fn cell(s: &str, max: usize) -> String {
     let mut out = String::new();
     let mut shown = 0;
     for c in s.chars() {
-        let piece: String = if c.is_control() {
-            c.escape_unicode().collect()
-        } else {
-            c.to_string()
-        };
-        let n = piece.chars().count();
+        let escaped = c.is_control().then(|| c.escape_unicode());
+        let n = escaped.clone().map_or(1, |e| e.count());
         if shown + n > max {
             // Leave room for the ellipsis.
             while shown >= max {
@@ -86,7 +83,10 @@ fn cell(s: &str, max: usize) -> String {
             out.push('…');
             return out;
         }
-        out.push_str(&piece);
+        match escaped {
+            Some(e) => out.extend(e),
+            None => out.push(c),
+        }
         shown += n;
     }
     out

@@ -112,9 +112,10 @@ pub struct JobStatus {
 
 impl JobStatus {
     /// Numbers in the range (`stop - start + 1`), saturated at `u128::MAX` for the one
-    /// range that holds 2^128 of them.
+    /// range that holds 2^128 of them (and 1, not a panic, for a master's struct built
+    /// with `start > stop`, which `parse` refuses).
     pub fn total(&self) -> u128 {
-        (self.stop - self.start).saturating_add(1)
+        self.stop.saturating_sub(self.start).saturating_add(1)
     }
 
     /// Fraction done, 0.0..=1.0.

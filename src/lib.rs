@@ -14,10 +14,13 @@
 //! - [`master`]: the mio event loop that carries out the scheduler's actions.
 //! - [`worker`]: the blocking worker client: one network thread, N compute threads.
 //! - [`output`]: text and compact writers and readers, checkpoints, decode and verify.
+//! - [`control`]: control from any node: the `status`, `threads` and `stop` messages,
+//!   their rendering (table, JSON) and the blocking client over a connected link.
 //! - [`bench`]: the `bench` subcommand's measurements.
 
 pub mod auth;
 pub mod bench;
+pub mod control;
 pub mod gaps;
 pub mod kernel;
 pub mod master;

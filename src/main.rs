@@ -5,6 +5,7 @@
 //! not an error.
 
 use argh::FromArgs;
+use primecluster::control::{self, client, msg::SetThreadsRequest, msg::Target};
 use primecluster::gaps::GapEncoder;
 use primecluster::kernel::{Kernel, KernelKind};
 use primecluster::master::{self, MasterConfig, Output, Summary};
@@ -40,6 +41,9 @@ enum Cmd {
     Verify(VerifyArgs),
     Bench(BenchArgs),
     Token(TokenArgs),
+    Status(StatusArgs),
+    Threads(ThreadsArgs),
+    Stop(StopArgs),
 }
 
 /// Defines the argument struct of `run` or `master`: the options given, then the job
@@ -224,6 +228,57 @@ struct BenchArgs {
 #[argh(subcommand, name = "token")]
 struct TokenArgs {}
 
+#[derive(FromArgs)]
+/// Show a running job: range, format, done %, numbers/s, ETA, bytes written, reorder
+/// buffer, redundancy, last checkpoint, and one row per worker (id, name, address, arch,
+/// cores, threads, busy, chunks, numbers/s, share, last heard, state). Uses the master's
+/// port and token; a control client never gets work.
+#[argh(subcommand, name = "status")]
+struct StatusArgs {
+    #[argh(positional, arg_name = "HOST:PORT")]
+    /// the master's address, as workers use it
+    master: String,
+    #[argh(switch)]
+    /// print one JSON object with `job` and `workers` instead of the table
+    json: bool,
+    #[argh(option, arg_name = "FILE")]
+    /// the master's token file (see `primecluster token`)
+    token_file: Option<PathBuf>,
+}
+
+#[derive(FromArgs)]
+/// Set the threads of every worker (and of workers that join later), or of one with
+/// --worker, at once. Remembered for that worker across reconnects. N above a worker's
+/// cores is allowed, with a warning.
+#[argh(subcommand, name = "threads")]
+struct ThreadsArgs {
+    #[argh(positional, arg_name = "HOST:PORT")]
+    /// the master's address, as workers use it
+    master: String,
+    #[argh(positional, arg_name = "N")]
+    /// threads per worker, 1 to 1024
+    n: String,
+    #[argh(option, arg_name = "NAME|ID")]
+    /// only this worker: a number is its id (see `status`), anything else its name
+    worker: Option<String>,
+    #[argh(option, arg_name = "FILE")]
+    /// the master's token file (see `primecluster token`)
+    token_file: Option<PathBuf>,
+}
+
+#[derive(FromArgs)]
+/// Stop the job resumably: the master writes what is in order, checkpoints, tells the
+/// workers to wait for it and exits 0; start it again with --resume to continue.
+#[argh(subcommand, name = "stop")]
+struct StopArgs {
+    #[argh(positional, arg_name = "HOST:PORT")]
+    /// the master's address, as workers use it
+    master: String,
+    #[argh(option, arg_name = "FILE")]
+    /// the master's token file (see `primecluster token`)
+    token_file: Option<PathBuf>,
+}
+
 /// How the program ends.
 enum Fail {
     /// Bad input: status 2.
@@ -283,6 +338,9 @@ fn main() -> ExitCode {
             Ok(())
         }
         Cmd::Token(_) => cmd_token(),
+        Cmd::Status(a) => cmd_status(a),
+        Cmd::Threads(a) => cmd_threads(a),
+        Cmd::Stop(a) => cmd_stop(a),
     };
     match result {
         Ok(()) | Err(Fail::ClosedPipe) => ExitCode::SUCCESS,
@@ -714,4 +772,158 @@ fn cmd_token() -> Result<(), Fail> {
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Err(Fail::ClosedPipe),
         Err(e) => Err(Fail::Job(format!("cannot write the token to stdout: {e}"))),
     }
+}
+
+/// Where and how a control command reaches the master, validated.
+#[derive(Debug)]
+struct ControlTarget {
+    /// HOST:PORT, with a port that parses.
+    master: String,
+    token_file: Option<PathBuf>,
+}
+
+fn control_target(master: &str, token_file: Option<PathBuf>) -> Result<ControlTarget, Fail> {
+    let bad = || {
+        Fail::Usage(format!(
+            "master address '{master}' is not HOST:PORT (e.g. 192.168.1.10:7878)"
+        ))
+    };
+    let (host, port) = master.rsplit_once(':').ok_or_else(bad)?;
+    if host.is_empty() || port.parse::<u16>().is_err() {
+        return Err(bad());
+    }
+    if let Some(path) = &token_file {
+        if !path.is_file() {
+            return Err(Fail::Usage(format!(
+                "--token-file {}: no such file (make one with `primecluster token`)",
+                path.display()
+            )));
+        }
+    }
+    Ok(ControlTarget {
+        master: master.to_string(),
+        token_file,
+    })
+}
+
+/// `threads`' N: 1..=MAX_THREADS, naming the value otherwise.
+fn parse_thread_count(n: &str) -> Result<u32, Fail> {
+    match n.parse::<u32>() {
+        Ok(t) if (1..=control::MAX_THREADS).contains(&t) => Ok(t),
+        _ => Err(Fail::Usage(format!(
+            "N: '{n}' is not a thread count from 1 to {}",
+            control::MAX_THREADS
+        ))),
+    }
+}
+
+/// `--worker NAME|ID`: a number is an id, anything else a name (not empty).
+fn parse_worker_target(worker: Option<&str>) -> Result<Target, Fail> {
+    match worker {
+        None => Ok(Target::All),
+        Some("") => Err(Fail::Usage(
+            "--worker: empty; give a worker's name or id (see `primecluster status`)".into(),
+        )),
+        Some(w) => Ok(Target::from_arg(w)),
+    }
+}
+
+/// How long a control command waits for the TCP connection, and then for each reply
+/// (a stop's reply comes after the master's final checkpoint, so it may take a while).
+const CONTROL_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const CONTROL_REPLY_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The one point where a control command connects: TCP (real, with timeouts), then the
+/// version 2 hello with role "control" and the token. That handshake lives in the auth
+/// branch; until the lead merges it, this reports so after connecting rather than
+/// pretending.
+fn control_connect(t: &ControlTarget) -> Result<client::StreamLink<std::net::TcpStream>, Fail> {
+    use std::net::{TcpStream, ToSocketAddrs};
+    let addrs = t
+        .master
+        .to_socket_addrs()
+        .map_err(|e| Fail::Job(format!("resolving {}: {e}", t.master)))?;
+    let mut last = None;
+    let mut stream = None;
+    for addr in addrs {
+        match TcpStream::connect_timeout(&addr, CONTROL_CONNECT_TIMEOUT) {
+            Ok(s) => {
+                stream = Some(s);
+                break;
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    let stream = stream.ok_or_else(|| {
+        Fail::Job(format!(
+            "connecting to {}: {}",
+            t.master,
+            last.map_or("no address".into(), |e| e.to_string())
+        ))
+    })?;
+    stream
+        .set_read_timeout(Some(CONTROL_REPLY_TIMEOUT))
+        .and_then(|_| stream.set_write_timeout(Some(CONTROL_REPLY_TIMEOUT)))
+        .map_err(|e| Fail::Job(format!("connection to {}: {e}", t.master)))?;
+    Err(Fail::Job(format!(
+        "connected to {}, but control connections are not wired yet: the control hello \
+         (token file: {}) comes with the authenticated handshake",
+        t.master,
+        t.token_file
+            .as_deref()
+            .map_or("none".into(), |p| p.display().to_string())
+    )))
+}
+
+fn control_fail(e: control::ControlError) -> Fail {
+    Fail::Job(e.to_string())
+}
+
+/// Writes `text` to stdout; a closed stdout is not an error.
+fn print_out(text: &str) -> Result<(), Fail> {
+    let mut out = io::stdout();
+    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Err(Fail::ClosedPipe),
+        Err(e) => Err(Fail::Job(e.to_string())),
+    }
+}
+
+fn cmd_status(a: StatusArgs) -> Result<(), Fail> {
+    let target = control_target(&a.master, a.token_file)?;
+    let mut link = control_connect(&target)?;
+    let reply = client::status(&mut link).map_err(control_fail)?;
+    let text = if a.json {
+        control::render::json(&reply)
+    } else {
+        control::render::table(&reply)
+    };
+    print_out(&text)
+}
+
+fn cmd_threads(a: ThreadsArgs) -> Result<(), Fail> {
+    let threads = parse_thread_count(&a.n)?;
+    let target = parse_worker_target(a.worker.as_deref())?;
+    let master = control_target(&a.master, a.token_file)?;
+    let req = SetThreadsRequest { target, threads };
+    let mut link = control_connect(&master)?;
+    let reply = client::set_threads(&mut link, &req).map_err(control_fail)?;
+    print_out(&control::render::threads_reply(&req, &reply))?;
+    for w in &reply.warnings {
+        eprintln!("primecluster: warning: {}", w.describe(reply.threads));
+    }
+    if req.target != Target::All && reply.changed.is_empty() && reply.warnings.is_empty() {
+        return Err(Fail::Job(format!(
+            "{} matched no worker: nothing changed (see `primecluster status`)",
+            req.target
+        )));
+    }
+    Ok(())
+}
+
+fn cmd_stop(a: StopArgs) -> Result<(), Fail> {
+    let target = control_target(&a.master, a.token_file)?;
+    let mut link = control_connect(&target)?;
+    let reply = client::stop(&mut link).map_err(control_fail)?;
+    print_out(&control::render::stop_reply(&reply))
 }

@@ -541,18 +541,18 @@ fn compute(shared: Arc<Shared>, index: u32) {
 /// Computes one chunk into a result frame.
 pub fn compute_chunk(kernel: &mut Kernel, mode: Mode, task: &wire::Assign) -> ChunkResult {
     let began = Instant::now();
-    let (count, gaps) = match mode {
-        Mode::Count => (kernel.count(task.start, task.stop), Vec::new()),
+    // The digest is FNV-1a of the gap bytes in primes mode, also of an empty list
+    // (0xcbf29ce484222325, what the master checks), and 0 in count mode: PROTOCOL.md §6.
+    let (count, gaps, digest) = match mode {
+        Mode::Count => (kernel.count(task.start, task.stop), Vec::new(), 0),
         Mode::Primes => {
             let mut enc = GapEncoder::new(task.start);
             kernel.primes(task.start, task.stop, &mut enc);
-            (enc.count(), enc.into_bytes())
+            let count = enc.count();
+            let gaps = enc.into_bytes();
+            let digest = gaps::digest(&gaps);
+            (count, gaps, digest)
         }
-    };
-    let digest = if gaps.is_empty() {
-        0
-    } else {
-        gaps::digest(&gaps)
     };
     ChunkResult {
         chunk: task.chunk,
@@ -577,6 +577,24 @@ mod tests {
         assert!(waits[9] >= Duration::from_secs(4) && waits[9] <= Duration::from_secs(6));
         b.reset();
         assert!(b.wait() <= Duration::from_millis(300));
+    }
+
+    #[test]
+    fn a_prime_free_chunk_carries_the_digest_of_nothing() {
+        // Issue 7, defect 2: 24..=28 holds no prime; in primes mode the digest is FNV-1a
+        // of the empty gap list (0xcbf29ce484222325), which the master checks. It was 0.
+        let mut k = Kernel::new(KernelKind::Auto);
+        let task = wire::Assign {
+            chunk: 1,
+            start: 24,
+            stop: 28,
+        };
+        let r = compute_chunk(&mut k, Mode::Primes, &task);
+        assert_eq!((r.count, r.gaps.len()), (0, 0));
+        assert_eq!(r.digest, 0xcbf2_9ce4_8422_2325);
+        assert_eq!(r.digest, gaps::digest(&[]));
+        let c = compute_chunk(&mut k, Mode::Count, &task);
+        assert_eq!((c.count, c.digest), (0, 0), "count mode keeps digest 0");
     }
 
     #[test]

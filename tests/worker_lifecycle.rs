@@ -169,3 +169,32 @@ fn default_names_differ_between_processes_of_one_host() {
     assert_eq!(w1.wait_for(LONG).code(), Some(0));
     assert_eq!(w2.wait_for(LONG).code(), Some(0));
 }
+
+#[test]
+fn a_bad_frame_from_the_master_is_answered_then_the_worker_reconnects() {
+    use std::io::Write;
+    let l = FakeListener::new();
+    let mut w = worker(l.port, &["--threads", "1"]);
+    let mut m = l.accept(LONG);
+    m.welcome(1000);
+    // A heartbeat frame whose CRC is wrong (the worked example's, last byte changed).
+    let bad = [
+        0, 0, 0, 0x0d, 0x12, 0, 0, 0, 8, 0, 0, 0, 3, 0xcd, 0x46, 0x64, 0x23,
+    ];
+    m.stream.write_all(&bad).unwrap();
+    loop {
+        match m.recv(LONG) {
+            Some(Message::Error { code, message }) => {
+                assert_eq!(code, primecluster::wire::ErrorCode::Malformed);
+                assert!(message.contains("CRC"), "{message}");
+                break;
+            }
+            Some(Message::Heartbeat { .. }) => {}
+            other => panic!("expected an Error frame, got {other:?}"),
+        }
+    }
+    let mut m = l.accept(LONG);
+    m.welcome(1000);
+    m.send(&shutdown(ShutdownReason::Done));
+    assert_eq!(w.wait_for(LONG).code(), Some(0));
+}

@@ -54,16 +54,20 @@ impl Outbox {
     /// of `stall`.
     pub fn start(stream: TcpStream, stall: Duration) -> io::Result<(Arc<Outbox>, JoinHandle<()>)> {
         stream.set_write_timeout(Some(stall))?;
-        let outbox = Arc::new(Outbox {
-            state: Mutex::new(State::default()),
-            work: Condvar::new(),
-            room: Condvar::new(),
-        });
+        let outbox = Arc::new(Outbox::new());
         let mine = Arc::clone(&outbox);
         let handle = thread::Builder::new()
             .name("worker-sender".into())
             .spawn(move || mine.send_loop(stream, stall))?;
         Ok((outbox, handle))
+    }
+
+    fn new() -> Outbox {
+        Outbox {
+            state: Mutex::new(State::default()),
+            work: Condvar::new(),
+            room: Condvar::new(),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -110,6 +114,21 @@ impl Outbox {
         let mut st = self.lock();
         while !st.closed && st.frames.len() > limit {
             st = self.room.wait(st).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// Waits up to `limit` for the sender to finish (after [`push_last`](Self::push_last)).
+    pub fn wait_closed(&self, limit: Duration) {
+        let until = std::time::Instant::now() + limit;
+        let mut st = self.lock();
+        while !st.closed {
+            let Some(left) = until.checked_duration_since(std::time::Instant::now()) else {
+                return;
+            };
+            st = match self.room.wait_timeout(st, left) {
+                Ok((g, _)) => g,
+                Err(p) => p.into_inner().0,
+            };
         }
     }
 
@@ -183,5 +202,59 @@ impl Outbox {
             let _ = stream.shutdown(Shutdown::Both);
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+    use std::net::TcpListener;
+    use std::time::Instant;
+
+    fn pair() -> (TcpStream, TcpStream) {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let a = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (b, _) = l.accept().unwrap();
+        (a, b)
+    }
+
+    #[test]
+    fn a_write_without_progress_fails_after_the_stall_time() {
+        let (ours, _peer_never_reads) = pair();
+        let shut = ours.try_clone().unwrap();
+        let (outbox, sender) = Outbox::start(ours, Duration::from_secs(1)).unwrap();
+        let began = Instant::now();
+        // Far more than the socket buffers hold.
+        for _ in 0..4 {
+            outbox.push(vec![0u8; 16 << 20]);
+        }
+        sender.join().unwrap();
+        let e = outbox.take_failure().expect("the stuck write failed");
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut, "{e}");
+        assert!(e.to_string().contains("1 s"), "{e}");
+        assert!(began.elapsed() < Duration::from_secs(30));
+        // Nothing more is queued after a failure, and waiting for room returns.
+        outbox.push(vec![1]);
+        outbox.wait_room(0);
+        drop(shut);
+    }
+
+    #[test]
+    fn a_pending_heartbeat_goes_before_queued_results() {
+        let (ours, mut peer) = pair();
+        // Queue first, start the sender after: it sees everything at once.
+        let outbox = Arc::new(Outbox::new());
+        outbox.push(b"R1".to_vec());
+        outbox.push(b"R2".to_vec());
+        outbox.beat(b"H1".to_vec());
+        outbox.beat(b"H2".to_vec()); // replaces H1: one heartbeat pending at most
+        let mine = Arc::clone(&outbox);
+        let sender = thread::spawn(move || mine.send_loop(ours, Duration::from_secs(30)));
+        let mut got = [0u8; 6];
+        peer.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"H2R1R2");
+        outbox.close();
+        sender.join().unwrap();
     }
 }

@@ -21,6 +21,8 @@ use std::time::{Duration, Instant};
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The master must answer Hello within this long.
 const WELCOME_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a refusal (an Error frame) may take to go out before the connection closes.
+const REFUSAL_GRACE: Duration = Duration::from_secs(2);
 /// Keepalive: first probe after this much silence, then every [`KEEPALIVE_INTERVAL`],
 /// up to [`KEEPALIVE_PROBES`] unanswered.
 const KEEPALIVE_IDLE: Duration = Duration::from_secs(30);
@@ -164,7 +166,11 @@ fn await_welcome(
     stream.set_read_timeout(Some(Duration::from_millis(250)))?;
     let until = Instant::now() + WELCOME_TIMEOUT;
     loop {
-        let msg = match reader.next()? {
+        let next = reader.next();
+        if let Some(reply) = reader.refusal.take() {
+            let _ = send_now(stream, &reply);
+        }
+        let msg = match next? {
             Some(m) => m,
             None if Instant::now() < until => continue,
             None => return Err(protocol("no welcome within 10 s".into())),
@@ -175,7 +181,11 @@ fn await_welcome(
             // master's return like any other stop.
             Message::Shutdown { reason, message } => Err(shutdown_end(reason, message)),
             Message::Error { code, message } => Err(error_end(code, message)),
-            other => return Err(protocol(format!("expected welcome, got {other}"))),
+            other => {
+                let text = format!("expected welcome, got {}", other.name());
+                let _ = send_now(stream, &malformed(&text));
+                return Err(protocol(text));
+            }
         });
     }
 }
@@ -225,8 +235,13 @@ fn serve(
         let msg = match reader.next() {
             Ok(Some(m)) => m,
             Ok(None) => continue,
-            // The sender's failure, if any, is the cause of the read's.
-            Err(e) => return End::Lost(outbox.take_failure().unwrap_or(e)),
+            Err(e) => {
+                if let Some(reply) = reader.refusal.take() {
+                    refuse(outbox, &reply);
+                }
+                // The sender's failure, if any, is the cause of the read's.
+                return End::Lost(outbox.take_failure().unwrap_or(e));
+            }
         };
         match msg {
             Message::Assign(a) => {
@@ -243,9 +258,29 @@ fn serve(
             }
             Message::Shutdown { reason, message } => return shutdown_end(reason, message),
             Message::Error { code, message } => return error_end(code, message),
-            other => return End::Lost(protocol(format!("unexpected {other} from master"))),
+            other => {
+                let text = format!("unexpected {} from master", other.name());
+                refuse(outbox, &malformed(&text));
+                return End::Lost(protocol(text));
+            }
         }
     }
+}
+
+fn malformed(text: &str) -> Message {
+    Message::Error {
+        code: ErrorCode::Malformed,
+        message: text.to_string(),
+    }
+}
+
+/// Answers a bad frame with an Error frame (after what is being written), giving the
+/// sender a moment to get it out before the connection closes.
+fn refuse(outbox: &Outbox, reply: &Message) {
+    let mut frame = Vec::new();
+    wire::encode(reply, &mut frame);
+    outbox.push_last(frame);
+    outbox.wait_closed(REFUSAL_GRACE);
 }
 
 /// Turns on TCP keepalive with short timers (defaults wait two hours).
@@ -329,6 +364,8 @@ fn send_now(mut stream: &TcpStream, msg: &Message) -> io::Result<()> {
 struct FrameReader {
     stream: TcpStream,
     buf: Vec<u8>,
+    /// After a frame failed to decode: the Error frame that answers it.
+    refusal: Option<Message>,
 }
 
 impl FrameReader {
@@ -336,6 +373,7 @@ impl FrameReader {
         FrameReader {
             stream,
             buf: Vec::with_capacity(64 << 10),
+            refusal: None,
         }
     }
 
@@ -347,7 +385,10 @@ impl FrameReader {
                     return Ok(Some(msg));
                 }
                 Ok(None) => {}
-                Err(e) => return Err(protocol(format!("bad frame from the master: {e}"))),
+                Err(e) => {
+                    self.refusal = Some(e.to_message());
+                    return Err(protocol(format!("bad frame from the master: {e}")));
+                }
             }
             let mut chunk = [0u8; 16 << 10];
             match self.stream.read(&mut chunk) {

@@ -147,21 +147,28 @@ struct JobOpts {
 }
 
 #[derive(FromArgs)]
-/// Run a worker: compute ranges for the master at HOST:PORT until the job is done.
+/// Run a worker: compute ranges for the master at HOST:PORT until the job is done (exit 0).
+/// While there is no master it retries every few seconds, logging at attempts 1, 2, 4,
+/// 8, ...; a master that stops (error, signal) is waited for the same way.
 #[argh(subcommand, name = "worker")]
 struct WorkerArgs {
     #[argh(positional)]
-    /// the master, HOST:PORT
+    /// the master, HOST:PORT (port 1-65535; a host name that does not resolve yet is
+    /// retried, since DNS may come later)
     master: String,
     #[argh(option)]
     /// compute threads (default: all cores)
     threads: Option<u32>,
     #[argh(option)]
-    /// name in the master's logs (default: host name)
+    /// name in the master's logs (default: host name and process id, e.g. raspberrypi-812)
     name: Option<String>,
     #[argh(switch)]
-    /// exit instead of retrying when the master cannot be reached or is lost
+    /// exit (status 1) instead of retrying when the master cannot be reached, is lost or
+    /// stops
     once: bool,
+    #[argh(option)]
+    /// exit 0 after SECONDS without a master (default: wait for ever)
+    idle_exit: Option<u64>,
 }
 
 #[derive(FromArgs)]
@@ -545,6 +552,7 @@ fn cmd_run(a: RunArgs) -> Result<(), Fail> {
         threads: Some(threads.unwrap_or_else(worker::cores)),
         name: "local".into(),
         once: true,
+        idle_exit: None,
     };
     let local_worker = thread::spawn(move || worker::run(&local));
     let cfg = master_config(&job, start, None);
@@ -592,31 +600,25 @@ fn report(job: &Job, s: &Summary) -> Result<(), Fail> {
 
 fn cmd_worker(a: WorkerArgs) -> Result<(), Fail> {
     let threads = parse_threads("--threads", a.threads)?;
-    if a.master.parse::<std::net::SocketAddr>().is_err() && !a.master.contains(':') {
-        return Err(Fail::Usage(format!(
-            "master address '{}' is not HOST:PORT",
-            a.master
-        )));
-    }
+    worker::check_master_addr(&a.master).map_err(|e| Fail::Usage(e.to_string()))?;
+    let max = worker::MAX_IDLE_EXIT.as_secs();
+    let idle_exit = match a.idle_exit {
+        None => None,
+        Some(s @ 1..) if s <= max => Some(Duration::from_secs(s)),
+        Some(s) => {
+            return Err(Fail::Usage(format!(
+                "--idle-exit: {s} seconds is not in 1..={max}"
+            )))
+        }
+    };
     let cfg = WorkerConfig {
         master: a.master,
         threads,
-        name: a.name.unwrap_or_else(host_name),
+        name: a.name.unwrap_or_else(worker::default_name),
         once: a.once,
+        idle_exit,
     };
     worker::run(&cfg).map_err(|e| Fail::Job(e.to_string()))
-}
-
-fn host_name() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates within it
-    // or truncates, and we stop at the first NUL.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr() as *mut libc::c_char, buf.len()) };
-    if rc != 0 {
-        return "worker".into();
-    }
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    String::from_utf8_lossy(&buf[..end]).into_owned()
 }
 
 /// Slices a `primes` run computes at a time, per thread.

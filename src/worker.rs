@@ -549,10 +549,11 @@ pub fn compute_chunk(kernel: &mut Kernel, mode: Mode, task: &wire::Assign) -> Ch
             (enc.count(), enc.into_bytes())
         }
     };
-    let digest = if gaps.is_empty() {
-        0
-    } else {
-        gaps::digest(&gaps)
+    // PROTOCOL.md: FNV-1a of the gap bytes in primes mode (of no bytes for a
+    // prime-free chunk: the offset basis, not 0), 0 in count mode.
+    let digest = match mode {
+        Mode::Primes => gaps::digest(&gaps),
+        Mode::Count => 0,
     };
     ChunkResult {
         chunk: task.chunk,

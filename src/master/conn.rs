@@ -13,7 +13,7 @@ use crate::schedule::ChunkId;
 use crate::wire::{self, Message, Mode, WireError};
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -21,6 +21,10 @@ use std::time::Duration;
 /// Input buffer capacity kept between frames; a larger one (after a big result) is
 /// given back once it has been consumed.
 const KEEP_INBUF: usize = 64 << 10;
+/// Cancelled chunks whose width still bounds the next result: a worker may have
+/// started sending a result before the cancel reached it. A few suffice (cancels come
+/// one per late chunk); older ones are forgotten so the list cannot grow.
+const KEEP_CANCELLED: usize = 8;
 
 pub(super) struct Conn {
     pub(super) stream: TcpStream,
@@ -36,6 +40,8 @@ pub(super) struct Conn {
     /// Chunks assigned to it and not yet answered or cancelled, with their widths:
     /// they bound the size of its next result.
     assigned: BTreeMap<ChunkId, u128>,
+    /// The latest cancelled chunks with their widths (see [`KEEP_CANCELLED`]).
+    cancelled: VecDeque<(ChunkId, u128)>,
 }
 
 /// What a read from the socket found.
@@ -62,6 +68,7 @@ impl Conn {
             name: peer.to_string(),
             opened,
             assigned: BTreeMap::new(),
+            cancelled: VecDeque::new(),
         }
     }
 
@@ -73,7 +80,9 @@ impl Conn {
         let result = match mode {
             Mode::Count => wire::result_frame_len(0),
             Mode::Primes => {
-                let widest = self.assigned.values().copied().max().unwrap_or(0);
+                let held = self.assigned.values().copied();
+                let cancelled = self.cancelled.iter().map(|&(_, w)| w);
+                let widest = held.chain(cancelled).max().unwrap_or(0);
                 wire::result_frame_len(wire::max_gaps_len(widest))
             }
         };
@@ -89,9 +98,20 @@ impl Conn {
             .insert(chunk, (stop - start).saturating_add(1));
     }
 
-    /// Forgets a chunk answered or cancelled.
+    /// Forgets a chunk answered.
     pub(super) fn settled(&mut self, chunk: ChunkId) {
         self.assigned.remove(&chunk);
+        self.cancelled.retain(|&(c, _)| c != chunk);
+    }
+
+    /// Moves a chunk to the short list of cancelled ones: its result may be on the way.
+    pub(super) fn cancelled(&mut self, chunk: ChunkId) {
+        if let Some(width) = self.assigned.remove(&chunk) {
+            if self.cancelled.len() == KEEP_CANCELLED {
+                self.cancelled.pop_front();
+            }
+            self.cancelled.push_back((chunk, width));
+        }
     }
 
     /// Reads once from the socket into the input buffer.
@@ -229,8 +249,17 @@ mod tests {
         let cap = c.frame_cap(Mode::Primes).0;
         assert_eq!(cap, wire::result_frame_len((1 << 15) + 24));
         assert_eq!(c.frame_cap(Mode::Count).0, wire::MAX_CONTROL_FRAME_LEN);
+        // A cancelled chunk's result may still come: its width still counts.
+        c.cancelled(7);
+        assert_eq!(c.frame_cap(Mode::Primes).0, cap);
         c.settled(7);
         assert_eq!(c.frame_cap(Mode::Primes).0, wire::MAX_CONTROL_FRAME_LEN);
+        // The cancelled list stays short.
+        for i in 100..120 {
+            c.assigned(i, 0, 1 << 20);
+            c.cancelled(i);
+        }
+        assert_eq!(c.cancelled.len(), KEEP_CANCELLED);
     }
 
     #[test]

@@ -596,7 +596,7 @@ impl Master {
                 }
                 Action::Cancel { worker, chunk } => {
                     if let Some(c) = self.conns.get_mut(&worker) {
-                        c.settled(chunk);
+                        c.cancelled(chunk);
                     }
                     self.send(worker, &Message::Cancel { chunk })
                 }

@@ -11,8 +11,9 @@ use primecluster::kernel::{Kernel, KernelKind};
 use primecluster::master::{self, MasterConfig, Output, Summary};
 use primecluster::output::{Format, JobSpec, OutputError, OutputWriter};
 use primecluster::worker::{self, WorkerConfig};
-use primecluster::{auth, bench, numarg};
+use primecluster::{auth, bench, numarg, wire};
 use std::io::{self, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::mpsc;
@@ -73,15 +74,18 @@ macro_rules! job_args {
             #[argh(switch)]
             /// continue an interrupted job from the checkpoint beside --out
             resume: bool,
-            #[argh(option, default = "10.0")]
-            /// seconds between checkpoints of the output file (default 10)
-            checkpoint: f64,
-            #[argh(option, default = "24")]
-            /// mebibytes of results that may wait for their turn in memory (default 24)
-            max_buffer: u64,
-            #[argh(option, default = "2000")]
-            /// milliseconds between worker heartbeats; 5 missed drop a worker (default 2000)
-            heartbeat_ms: u32,
+            #[argh(option, default = "String::from(\"10\")")]
+            /// seconds between checkpoints of the output file, 0.01 to 86400 (default 10)
+            checkpoint: String,
+            #[argh(option, default = "String::from(\"24\")")]
+            /// mebibytes of results that may wait for their turn in memory, 1 to 4096 (default 24)
+            max_buffer: String,
+            #[argh(option, default = "String::from(\"2000\")")]
+            /// milliseconds between worker heartbeats, 100 to 60000; 5 missed drop a worker (default 2000)
+            heartbeat_ms: String,
+            #[argh(option, default = "String::from(\"1024\")")]
+            /// connections open at once, 1 to 4096; more are closed at once (default 1024)
+            max_connections: String,
             #[argh(switch, short = 'q')]
             /// no progress display
             quiet: bool,
@@ -95,9 +99,10 @@ macro_rules! job_args {
                     kernel: self.kernel.clone(),
                     force: self.force,
                     resume: self.resume,
-                    checkpoint: self.checkpoint,
-                    max_buffer: self.max_buffer,
-                    heartbeat_ms: self.heartbeat_ms,
+                    checkpoint: self.checkpoint.clone(),
+                    max_buffer: self.max_buffer.clone(),
+                    heartbeat_ms: self.heartbeat_ms.clone(),
+                    max_connections: self.max_connections.clone(),
                     quiet: self.quiet,
                 }
             }
@@ -112,8 +117,8 @@ job_args! {
     #[argh(subcommand, name = "run")]
     struct RunArgs {
         #[argh(option)]
-        /// local worker threads (default: all cores)
-        threads: Option<u32>,
+        /// local worker threads, 1 to 1024 (default: all cores)
+        threads: Option<String>,
         #[argh(option)]
         /// also accept workers from other machines on ADDR (e.g. 0.0.0.0:7878)
         listen: Option<String>,
@@ -129,20 +134,21 @@ job_args! {
         /// address to listen on for workers, e.g. 0.0.0.0:7878 or 127.0.0.1:0
         listen: String,
         #[argh(option)]
-        /// threads every worker should run (default: each worker's own choice)
-        worker_threads: Option<u32>,
+        /// threads every worker should run, 1 to 1024 (default: each worker's own choice)
+        worker_threads: Option<String>,
     }
 }
 
-/// Options shared by `run` and `master`, once parsed.
+/// Options shared by `run` and `master`, as given (numbers are bounded in [`job`]).
 struct JobOpts {
     format: String,
     kernel: String,
     force: bool,
     resume: bool,
-    checkpoint: f64,
-    max_buffer: u64,
-    heartbeat_ms: u32,
+    checkpoint: String,
+    max_buffer: String,
+    heartbeat_ms: String,
+    max_connections: String,
     quiet: bool,
 }
 
@@ -294,6 +300,8 @@ enum Fail {
     Job(String),
     /// stdout was closed by its reader: not an error.
     ClosedPipe,
+    /// The master stopped cleanly on a signal: status 128 + signal.
+    Interrupted(i32),
 }
 
 impl From<OutputError> for Fail {
@@ -320,7 +328,15 @@ fn main() -> ExitCode {
                     ExitCode::SUCCESS
                 }
                 Err(()) => {
-                    eprintln!("{}", early.output.trim_end());
+                    // argh's message spans lines ("Unrecognized argument: --x" then a
+                    // hint); ours are one line with the program's prefix.
+                    let text: Vec<&str> = early
+                        .output
+                        .lines()
+                        .map(str::trim)
+                        .filter(|l| !l.is_empty())
+                        .collect();
+                    eprintln!("primecluster: {}", text.join(" "));
                     ExitCode::from(2)
                 }
             };
@@ -359,6 +375,7 @@ fn main() -> ExitCode {
             eprintln!("primecluster: {msg}");
             ExitCode::from(1)
         }
+        Err(Fail::Interrupted(sig)) => ExitCode::from((128 + sig).clamp(0, 255) as u8),
     }
 }
 
@@ -405,14 +422,43 @@ fn parse_kernel(text: &str) -> Result<KernelKind, Fail> {
 
 fn parse_threads(flag: &str, t: Option<u32>) -> Result<Option<u32>, Fail> {
     match t {
-        Some(0) => Err(Fail::Usage(format!("{flag}: 0 threads; give at least 1"))),
-        Some(n) if n > worker::MAX_THREADS => Err(Fail::Usage(format!(
-            "{flag}: {n} threads is more than {}",
-            worker::MAX_THREADS
+        Some(n) if !(1..=wire::MAX_THREADS).contains(&n) => Err(Fail::Usage(format!(
+            "{flag}: {n} is outside the allowed range 1 to {} threads",
+            wire::MAX_THREADS
         ))),
         other => Ok(other),
     }
 }
+
+/// An integer option given as text (any number syntax of [`numarg`]) within
+/// `min..=max`; the error names the option, the text given and the range.
+fn bounded(flag: &str, text: &str, min: u64, max: u64, unit: &str) -> Result<u64, Fail> {
+    let outside = || {
+        Fail::Usage(format!(
+            "{flag}: {text} is outside the allowed range {min} to {max} {unit}"
+        ))
+    };
+    let v = numarg::parse(text).map_err(|e| Fail::Usage(format!("{flag}: {e}")))?;
+    let v = u64::try_from(v).map_err(|_| outside())?;
+    if !(min..=max).contains(&v) {
+        return Err(outside());
+    }
+    Ok(v)
+}
+
+/// `--threads`/`--worker-threads` given as text: 1 to [`wire::MAX_THREADS`].
+fn threads_option(flag: &str, text: Option<&str>) -> Result<Option<u32>, Fail> {
+    text.map(|t| bounded(flag, t, 1, wire::MAX_THREADS as u64, "threads").map(|n| n as u32))
+        .transpose()
+}
+
+/// Bounds of the numeric job options: wide enough for any sane use, narrow enough
+/// that nothing overflows (seconds into a Duration, MiB into bytes) and that a typo
+/// (1e-300 s: thousands of fsyncs a second) is refused rather than obeyed.
+const CHECKPOINT_SECS: (f64, f64) = (0.01, 86_400.0);
+const MAX_BUFFER_MIB: (u64, u64) = (1, 4096);
+const HEARTBEAT_MS: (u64, u64) = (100, 60_000);
+const MAX_CONNECTIONS: (u64, u64) = (1, 4096);
 
 /// The validated job of `run` and `master`.
 struct Job {
@@ -422,6 +468,10 @@ struct Job {
     count: bool,
     out: Option<PathBuf>,
     format: Format,
+    checkpoint: Duration,
+    max_buffer_bytes: u64,
+    heartbeat: Duration,
+    max_connections: usize,
     opts: JobOpts,
 }
 
@@ -432,23 +482,28 @@ fn job(range: &[String], count: bool, out: Option<PathBuf>, opts: JobOpts) -> Re
         .format
         .parse()
         .map_err(|e| Fail::Usage(format!("--format: {e}")))?;
-    if !(opts.checkpoint.is_finite() && opts.checkpoint > 0.0) {
-        return Err(Fail::Usage(format!(
-            "--checkpoint: {} is not a positive number of seconds",
-            opts.checkpoint
-        )));
-    }
-    if opts.max_buffer == 0 {
-        return Err(Fail::Usage(
-            "--max-buffer: 0 MiB leaves no room for a single result".into(),
-        ));
-    }
-    if opts.heartbeat_ms < 100 {
-        return Err(Fail::Usage(format!(
-            "--heartbeat-ms: {} is below 100",
-            opts.heartbeat_ms
-        )));
-    }
+    let (lo, hi) = CHECKPOINT_SECS;
+    let checkpoint = match opts.checkpoint.trim().parse::<f64>() {
+        Ok(s) if (lo..=hi).contains(&s) => Duration::from_secs_f64(s),
+        _ => {
+            return Err(Fail::Usage(format!(
+                "--checkpoint: {} is outside the allowed range {lo} to {hi} seconds",
+                opts.checkpoint
+            )))
+        }
+    };
+    let (lo, hi) = MAX_BUFFER_MIB;
+    let max_buffer_mib = bounded("--max-buffer", &opts.max_buffer, lo, hi, "MiB")?;
+    let (lo, hi) = HEARTBEAT_MS;
+    let heartbeat_ms = bounded("--heartbeat-ms", &opts.heartbeat_ms, lo, hi, "ms")?;
+    let (lo, hi) = MAX_CONNECTIONS;
+    let max_connections = bounded(
+        "--max-connections",
+        &opts.max_connections,
+        lo,
+        hi,
+        "connections",
+    )?;
     if opts.resume && out.is_none() {
         return Err(Fail::Usage(
             "--resume needs --out FILE: there is nothing to resume on stdout".into(),
@@ -471,6 +526,10 @@ fn job(range: &[String], count: bool, out: Option<PathBuf>, opts: JobOpts) -> Re
         count,
         out,
         format,
+        checkpoint,
+        max_buffer_bytes: max_buffer_mib << 20,
+        heartbeat: Duration::from_millis(heartbeat_ms),
+        max_connections: max_connections as usize,
         opts,
     })
 }
@@ -513,10 +572,11 @@ fn master_config(job: &Job, start: u128, worker_threads: Option<u32>) -> MasterC
         start,
         stop: job.stop,
         kernel: job.kernel,
-        heartbeat: Duration::from_millis(job.opts.heartbeat_ms as u64),
-        checkpoint: Duration::from_secs_f64(job.opts.checkpoint),
-        max_buffer_bytes: job.opts.max_buffer << 20,
+        heartbeat: job.heartbeat,
+        checkpoint: job.checkpoint,
+        max_buffer_bytes: job.max_buffer_bytes,
         worker_threads,
+        max_connections: job.max_connections,
         quiet: job.opts.quiet,
     }
 }
@@ -526,29 +586,31 @@ fn bind(addr: &str) -> Result<std::net::TcpListener, Fail> {
 }
 
 fn cmd_master(a: MasterArgs) -> Result<(), Fail> {
-    let worker_threads = parse_threads("--worker-threads", a.worker_threads)?;
+    let worker_threads = threads_option("--worker-threads", a.worker_threads.as_deref())?;
     let job = job(&a.range, a.count, a.out.clone(), a.job_opts())?;
-    let (output, start) = open_output(&job)?;
+    // Bind before touching any file: a busy port must leave the output as it was.
     let listener = bind(&a.listen)?;
+    let (output, start) = open_output(&job)?;
     if let Ok(addr) = listener.local_addr() {
         // Tests and scripts read the port from here when listening on port 0.
         eprintln!("primecluster: master listening on {addr}");
     }
     let cfg = master_config(&job, start, worker_threads);
-    let summary = master::run(cfg, output, listener).map_err(|e| Fail::Job(e.to_string()))?;
+    let summary = master::run(cfg, output, listener).map_err(|e| master_failure(&job, e))?;
     report(&job, &summary)
 }
 
 fn cmd_run(a: RunArgs) -> Result<(), Fail> {
-    let threads = parse_threads("--threads", a.threads)?;
+    let threads = threads_option("--threads", a.threads.as_deref())?;
     let job = job(&a.range, a.count, a.out.clone(), a.job_opts())?;
-    let (output, start) = open_output(&job)?;
+    // Bind before touching any file: a busy port must leave the output as it was.
     let listener = bind(a.listen.as_deref().unwrap_or("127.0.0.1:0"))?;
+    let (output, start) = open_output(&job)?;
     let addr = listener
         .local_addr()
         .map_err(|e| Fail::Job(format!("listening socket: {e}")))?;
     let local = WorkerConfig {
-        master: format!("127.0.0.1:{}", addr.port()),
+        master: local_dial(addr).to_string(),
         threads: Some(threads.unwrap_or_else(worker::cores)),
         name: "local".into(),
         once: true,
@@ -556,11 +618,75 @@ fn cmd_run(a: RunArgs) -> Result<(), Fail> {
     };
     let local_worker = thread::spawn(move || worker::run(&local));
     let cfg = master_config(&job, start, None);
-    let summary = master::run(cfg, output, listener).map_err(|e| Fail::Job(e.to_string()));
+    let summary = master::run(cfg, output, listener).map_err(|e| master_failure(&job, e))?;
+    // Only a finished job waits for its local worker (told "done", it ends at once);
+    // after a signal or a closed pipe the process simply exits.
     if let Ok(Err(e)) = local_worker.join() {
         log::debug!("local worker: {e}");
     }
-    report(&job, &summary?)
+    report(&job, &summary)
+}
+
+/// Where `run`'s own worker dials: the bound address itself, or loopback when the
+/// listener is on every address (0.0.0.0 or ::), so that any --listen works.
+fn local_dial(bound: SocketAddr) -> SocketAddr {
+    let ip = match bound.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    SocketAddr::new(ip, bound.port())
+}
+
+/// How a master error ends the program: a closed stdout quietly, a signal with the
+/// command that resumes the job, anything else as a failed job.
+fn master_failure(job: &Job, e: master::MasterError) -> Fail {
+    if e.is_closed_pipe() {
+        return Fail::ClosedPipe;
+    }
+    let master::MasterError::Interrupted { signal, next } = e else {
+        return Fail::Job(e.to_string());
+    };
+    let name = master::signal_name(signal);
+    match (&job.out, next) {
+        (Some(path), Some(next)) => eprintln!(
+            "primecluster: stopped by {name}; {} is checkpointed up to {next}. To go on: {}",
+            path.display(),
+            resume_command()
+        ),
+        (Some(path), None) => eprintln!(
+            "primecluster: stopped by {name}; {} is checkpointed. To go on: {}",
+            path.display(),
+            resume_command()
+        ),
+        (None, _) => eprintln!(
+            "primecluster: stopped by {name}; the output went to stdout, so there is \
+             nothing to resume (use --out FILE for a resumable job)"
+        ),
+    }
+    Fail::Interrupted(signal)
+}
+
+/// This process's own command line with --force dropped and --resume added, quoted
+/// for a POSIX shell.
+fn resume_command() -> String {
+    let mut args: Vec<String> = std::env::args().filter(|a| a != "--force").collect();
+    if !args.iter().any(|a| a == "--resume") {
+        args.push("--resume".into());
+    }
+    args.iter()
+        .map(|a| shell_quote(a))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn shell_quote(a: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_-.,/:=@^+%".contains(c);
+    if !a.is_empty() && a.chars().all(plain) {
+        a.to_string()
+    } else {
+        format!("'{}'", a.replace('\'', "'\\''"))
+    }
 }
 
 /// Prints the count (stdout) and the summary (stderr).

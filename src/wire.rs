@@ -53,6 +53,44 @@ pub const MAX_STR_LEN: usize = 256;
 const RESULT_FIXED_LEN: u32 = 8 + 16 + 16 + 8 + 8 + 8 + 4;
 /// Longest gap list a result frame can carry within [`MAX_FRAME_LEN`].
 pub const MAX_GAPS_LEN: usize = (MAX_FRAME_LEN - 1 - RESULT_FIXED_LEN - 4) as usize;
+/// Most compute threads a worker runs or a master asks for: a hello or set-threads
+/// claiming more is clamped, so a claim cannot size a worker's share of chunks (or its
+/// slot counts) past what a machine runs.
+pub const MAX_THREADS: u32 = 1024;
+/// Largest frame a receiver takes before the hello exchange is over. This version's
+/// largest hello is 539 bytes (two 256-byte strings); the rest leaves room for a later
+/// version's hello to be read and answered with "version not supported".
+pub const MAX_EARLY_FRAME_LEN: u32 = 1024;
+/// Largest frame other than a result that a worker sends after its welcome (heartbeat,
+/// error with a 256-byte message).
+pub const MAX_CONTROL_FRAME_LEN: u32 = 1024;
+
+/// Kernel codes of the welcome's `kernel` field.
+pub mod kernel_code {
+    /// The worker picks by height (sieve below 2^64, pre-sieve + Miller-Rabin above).
+    pub const AUTO: u8 = 0;
+    /// Segmented sieve of Eratosthenes.
+    pub const SIEVE: u8 = 1;
+    /// Trial division, the slow baseline.
+    pub const TRIAL: u8 = 2;
+}
+
+/// Longest gap list a correct result for a chunk of `width` numbers can carry, capped
+/// at [`MAX_GAPS_LEN`]. At most one number in two is a prime past the first; the first
+/// gap is a varint of up to 19 bytes, the 2 -> 3 step costs one byte for one number, and
+/// every later gap `g` is encoded as `g/2` in `k` bytes only when `g >= 2 * 128^(k-1)
+/// >= 2k`: never more than one byte per two numbers.
+pub fn max_gaps_len(width: u128) -> usize {
+    let bound = (width / 2).saturating_add(24);
+    bound.min(MAX_GAPS_LEN as u128) as usize
+}
+
+/// Frame length of a result whose gap list is `gaps_len` bytes (type, fixed fields,
+/// gaps, CRC), saturating at `u32::MAX`.
+pub fn result_frame_len(gaps_len: usize) -> u32 {
+    let len = 1 + RESULT_FIXED_LEN as u64 + gaps_len as u64 + 4;
+    len.min(u32::MAX as u64) as u32
+}
 
 /// The type byte of each message.
 pub mod code {
@@ -356,6 +394,13 @@ pub enum WireError {
     /// The length prefix exceeds [`MAX_FRAME_LEN`] (often: the peer is not a primecluster
     /// peer at all, e.g. an HTTP client whose "GET " reads as a huge length).
     TooLong { len: u32 },
+    /// The length prefix exceeds what the receiver takes from this peer now (see
+    /// [`decode_within`]): `cap` is that bound, `now` says why it applies.
+    OverCap {
+        len: u32,
+        cap: u32,
+        now: &'static str,
+    },
     /// The length prefix is below [`MIN_FRAME_LEN`].
     TooShort { len: u32 },
     /// The CRC at the end of the frame differs from the one computed over type + payload.
@@ -428,6 +473,10 @@ impl fmt::Display for WireError {
                 f,
                 "frame length {len} exceeds maximum {MAX_FRAME_LEN} (is the peer a primecluster \
                  master or worker?)"
+            ),
+            WireError::OverCap { len, cap, now } => write!(
+                f,
+                "frame length {len} exceeds {cap}, the most accepted {now}"
             ),
             WireError::TooShort { len } => write!(
                 f,
@@ -610,13 +659,32 @@ fn put_str(out: &mut Vec<u8>, s: &str) {
 /// `Ok(Some((msg, consumed)))` for a whole frame, an error for anything wrong (after
 /// which the connection cannot be resynchronised: answer and close).
 pub fn decode(buf: &[u8]) -> Result<Option<(Message, usize)>, WireError> {
+    decode_within(buf, MAX_FRAME_LEN, "")
+}
+
+/// The length prefix of the frame at the front of `buf`, once its 4 bytes are there.
+pub fn peek_len(buf: &[u8]) -> Option<u32> {
+    buf.get(..LEN_PREFIX).map(BigEndian::read_u32)
+}
+
+/// [`decode`] with a tighter bound on the length: a frame longer than `cap` (when `cap`
+/// is below [`MAX_FRAME_LEN`]) is refused with [`WireError::OverCap`] as soon as its
+/// length prefix arrives, before any of its body is buffered. `now` names the state
+/// that sets the cap, for the error message (e.g. "before the hello").
+pub fn decode_within(
+    buf: &[u8],
+    cap: u32,
+    now: &'static str,
+) -> Result<Option<(Message, usize)>, WireError> {
     // Check: the length alone, then whether the whole frame is there. No allocation.
-    let Some(prefix) = buf.get(..LEN_PREFIX) else {
+    let Some(len) = peek_len(buf) else {
         return Ok(None);
     };
-    let len = BigEndian::read_u32(prefix);
     if len > MAX_FRAME_LEN {
         return Err(WireError::TooLong { len });
+    }
+    if len > cap {
+        return Err(WireError::OverCap { len, cap, now });
     }
     if len < MIN_FRAME_LEN {
         return Err(WireError::TooShort { len });

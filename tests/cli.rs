@@ -217,3 +217,94 @@ fn decode_and_verify_from_the_command_line() {
     assert_eq!(code, Some(1), "{out} {err}");
     assert!(out.contains("line 2"), "{out}");
 }
+
+/// Every numeric option of `run` and `master` is bounded (issue 7, defect 9): out of
+/// range, or not a number, exits 2 with one line naming the option, the value given
+/// and the allowed range; argh's own errors are one prefixed line too (defect 19).
+#[test]
+fn numeric_options_are_bounded_and_errors_are_one_line() {
+    let listen = ["--listen", "127.0.0.1:0"];
+    let cases: &[(&[&str], &[&str])] = &[
+        (
+            &["run", "100", "--checkpoint", "1e19"],
+            &["--checkpoint", "1e19", "86400"],
+        ),
+        (
+            &["run", "100", "--checkpoint", "1e300"],
+            &["--checkpoint", "1e300"],
+        ),
+        (
+            &["run", "100", "--checkpoint", "1e-300"],
+            &["--checkpoint", "1e-300", "0.01"],
+        ),
+        (
+            &["run", "100", "--checkpoint", "nan"],
+            &["--checkpoint", "nan"],
+        ),
+        (
+            &["run", "100", "--max-buffer", "2^50"],
+            &["--max-buffer", "2^50", "4096"],
+        ),
+        (&["run", "100", "--max-buffer", "0"], &["--max-buffer", "0"]),
+        (
+            &["run", "100", "--heartbeat-ms", "99"],
+            &["--heartbeat-ms", "99", "100"],
+        ),
+        (
+            &["run", "100", "--heartbeat-ms", "1e10"],
+            &["--heartbeat-ms", "1e10"],
+        ),
+        (
+            &["run", "100", "--threads", "1e10"],
+            &["--threads", "1e10", "1024"],
+        ),
+        (
+            &[
+                "master",
+                "100",
+                listen[0],
+                listen[1],
+                "--worker-threads",
+                "0",
+            ],
+            &["--worker-threads", "0"],
+        ),
+        (
+            &[
+                "master",
+                "100",
+                listen[0],
+                listen[1],
+                "--worker-threads",
+                "2000",
+            ],
+            &["--worker-threads", "2000", "1024"],
+        ),
+        (
+            &[
+                "master",
+                "100",
+                listen[0],
+                listen[1],
+                "--max-connections",
+                "0",
+            ],
+            &["--max-connections", "0"],
+        ),
+        (&["primes", "100", "--bogus"], &["--bogus"]),
+        (&["run", "100", "--threads"], &["--threads"]),
+    ];
+    for (args, needles) in cases {
+        let (code, out, err) = run(args);
+        assert_eq!(code, Some(2), "{args:?}: stderr {err}");
+        assert!(out.is_empty(), "{args:?} printed to stdout: {out}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: not one line: {err}");
+        assert!(err.starts_with("primecluster: "), "{args:?}: {err}");
+        for needle in *needles {
+            assert!(
+                err.contains(needle),
+                "{args:?}: '{needle}' not named in: {err}"
+            );
+        }
+    }
+}

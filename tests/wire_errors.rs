@@ -624,3 +624,65 @@ fn an_error_becomes_the_error_frame_that_answers_it() {
     encode(&reply, &mut f);
     assert_eq!(decode(&f), Ok(Some((reply, f.len()))));
 }
+
+#[test]
+fn a_capped_decode_refuses_a_frame_past_its_cap_from_the_prefix_alone() {
+    // The largest hello this version emits fits the early cap, with 256-byte strings.
+    let big = Hello {
+        name: "n".repeat(MAX_STR_LEN),
+        arch: "a".repeat(MAX_STR_LEN),
+        ..hello()
+    };
+    let mut f = Vec::new();
+    encode(&Message::Hello(big.clone()), &mut f);
+    assert!(
+        f.len() - LEN_PREFIX <= MAX_EARLY_FRAME_LEN as usize,
+        "{}",
+        f.len()
+    );
+    let (msg, used) = decode_within(&f, MAX_EARLY_FRAME_LEN, "before the hello")
+        .unwrap()
+        .unwrap();
+    assert_eq!((msg, used), (Message::Hello(big), f.len()));
+    // One byte over the cap: refused with the state named, before any body arrives.
+    let len = MAX_EARLY_FRAME_LEN + 1;
+    let e = decode_within(&len.to_be_bytes(), MAX_EARLY_FRAME_LEN, "before the hello").unwrap_err();
+    assert_eq!(
+        e,
+        WireError::OverCap {
+            len,
+            cap: MAX_EARLY_FRAME_LEN,
+            now: "before the hello"
+        }
+    );
+    assert_eq!(
+        e.to_string(),
+        "frame length 1025 exceeds 1024, the most accepted before the hello"
+    );
+    // The protocol maximum still wins over a larger cap.
+    let e = decode_within(&u32::MAX.to_be_bytes(), u32::MAX, "").unwrap_err();
+    assert_eq!(e, WireError::TooLong { len: u32::MAX });
+}
+
+#[test]
+fn result_bounds_hold_for_a_dense_range() {
+    // 0..=2^16-1 is the densest chunk there is: its real gap list fits the bound.
+    let width = 1u128 << 16;
+    let mut primes = Vec::new();
+    let mut sieve = vec![true; width as usize];
+    for i in 2..width as usize {
+        if sieve[i] {
+            primes.push(i as u128);
+            for j in (i * i..width as usize).step_by(i) {
+                sieve[j] = false;
+            }
+        }
+    }
+    let mut e = primecluster::gaps::GapEncoder::new(0);
+    for p in primes {
+        e.push(p);
+    }
+    assert!(e.bytes().len() <= max_gaps_len(width));
+    assert_eq!(max_gaps_len(u128::MAX), MAX_GAPS_LEN);
+    assert_eq!(result_frame_len(0), 1 + 68 + 4);
+}

@@ -42,8 +42,8 @@ pub mod code {
     pub const ERROR: u8 = 0x7e;
 }
 
-/// Most threads a worker may be told to run (the protocol's cap, `worker::MAX_THREADS`).
-pub const MAX_THREADS: u32 = crate::worker::MAX_THREADS;
+/// Most threads a worker may be told to run (the protocol's cap).
+pub use crate::wire::MAX_THREADS;
 /// Longest string (name, address, arch, warning text) in bytes of UTF-8, as in `wire`.
 pub const MAX_STR_LEN: usize = 256;
 /// Most worker rows a status or set-threads reply may carry. A master keeps far fewer

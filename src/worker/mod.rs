@@ -40,8 +40,9 @@ use std::time::{Duration, Instant};
 
 use crate::wire::ErrorCode;
 
-/// More compute threads than this are never started, whatever the master asks.
-pub const MAX_THREADS: u32 = 1024;
+/// More compute threads than this are never started, whatever the master asks (the
+/// protocol's cap).
+pub use crate::wire::MAX_THREADS;
 
 /// A write to the master that makes no progress this long ends the connection (the
 /// master or the link is dead; a slow link that moves bytes is never cut). Long enough

@@ -1,29 +1,55 @@
 //! The master: a single-threaded mio event loop around the [`Scheduler`].
 //!
-//! It owns the sockets, the output and the clock. Each connection keeps an input buffer
-//! (frames are parsed by [`wire::decode`] as they complete) and an output buffer that is
-//! flushed until `WouldBlock`; `WRITABLE` interest is registered only while that buffer
-//! holds bytes. Results are checked here ([`check_result`]: the gap list decodes, rises,
-//! stays in range, matches its count and digest) before the scheduler sees them; the
-//! scheduler's [`Action`]s are then carried out: assign and cancel frames, in-order
-//! writes to the [`OutputWriter`], dropped connections, and the final shutdown.
+//! It owns the sockets, the output and the clock, and carries out the scheduler's
+//! [`Action`]s: assign and cancel frames, in-order writes to the [`OutputWriter`],
+//! dropped connections, and the final shutdown.
 //!
-//! A write error stops the handing out of work at once: every worker is told to stop,
-//! and [`run`] returns the error naming the path and the OS error; the output stays
-//! resumable from its last checkpoint.
+//! # Layout
+//! - this file: the loop — accept (up to `max_connections`), read, hand frames to the
+//!   scheduler, carry out its actions, timers, checkpoints, the end of the job;
+//! - [`conn`]: one connection's buffers and socket I/O, with per-state frame caps;
+//! - [`check`]: the checks a result passes before the scheduler sees it;
+//! - [`clock`]: the stall-free clock that worker silence is measured on;
+//! - [`signal`]: SIGINT/SIGTERM/SIGHUP handling through a self-pipe;
+//! - [`progress`]: the progress line.
+//!
+//! # Promises
+//! - Sockets that became ready while the master stood still (stopped, blocked on its
+//!   output) are read before any timer may expire a worker, and the stall itself is
+//!   left out of the silence that drops workers.
+//! - Memory stays bounded under any flood: connections are capped, and each may send
+//!   only a frame as large as its state allows (see [`conn`]).
+//! - A write error stops the handing out of work at once: every worker is told to
+//!   stop (and wait), and [`run`] returns the error naming the path and the OS error;
+//!   the output stays resumable from its last checkpoint. A closed stdout ends the job
+//!   quietly ([`MasterError::is_closed_pipe`]).
+//! - A stop signal ends the loop; what is in order is written, fsynced and
+//!   checkpointed, workers are told to wait, and [`run`] returns
+//!   [`MasterError::Interrupted`].
 
-use crate::gaps;
+mod check;
+mod clock;
+mod conn;
+mod progress;
+mod signal;
+
+pub use check::{check_result, ResultError};
+pub use progress::human;
+pub use signal::signal_name;
+
 use crate::kernel::KernelKind;
 use crate::output::{OutputError, OutputWriter};
 use crate::schedule::{Action, Config, DropReason, Event, Scheduler, Share, WorkerId};
-use crate::wire::{self, ChunkResult, ErrorCode, Message, Mode, ShutdownReason, Welcome};
-use crate::worker::MAX_THREADS;
+use crate::wire::{self, ErrorCode, Message, Mode, ShutdownReason, Welcome};
+use clock::StallClock;
+use conn::{Conn, ReadOutcome};
 use log::{debug, info, warn};
-use mio::net::{TcpListener, TcpStream};
+use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
+use progress::Progress;
+use signal::Signals;
 use std::collections::BTreeMap;
-use std::io::{self, Read, Write};
-use std::net::SocketAddr;
+use std::io;
 use std::time::{Duration, Instant};
 
 /// Where the primes go.
@@ -48,6 +74,9 @@ pub struct MasterConfig {
     pub max_buffer_bytes: u64,
     /// Threads every worker should run (`None`: each keeps its own).
     pub worker_threads: Option<u32>,
+    /// Connections open at once (workers and not-yet-welcomed peers); more are closed
+    /// as soon as they are accepted.
+    pub max_connections: usize,
     /// No progress display.
     pub quiet: bool,
 }
@@ -69,6 +98,21 @@ pub enum MasterError {
         what: &'static str,
         source: io::Error,
     },
+    /// A stop signal (`signal`) ended the job early, cleanly: the output holds every
+    /// chunk up to `next` (exclusive; `None` when nothing is left or nothing counts),
+    /// flushed, fsynced and checkpointed.
+    Interrupted {
+        signal: i32,
+        next: Option<u128>,
+    },
+}
+
+impl MasterError {
+    /// Whether this is the reader of stdout going away (`| head`): not a failure.
+    pub fn is_closed_pipe(&self) -> bool {
+        matches!(self, MasterError::Output(OutputError::Io { source, .. })
+            if source.kind() == io::ErrorKind::BrokenPipe)
+    }
 }
 
 impl std::fmt::Display for MasterError {
@@ -76,6 +120,9 @@ impl std::fmt::Display for MasterError {
         match self {
             MasterError::Output(e) => write!(f, "{e}"),
             MasterError::Io { what, source } => write!(f, "{what}: {source}"),
+            MasterError::Interrupted { signal, .. } => {
+                write!(f, "stopped by {}", signal_name(*signal))
+            }
         }
     }
 }
@@ -89,31 +136,20 @@ impl From<OutputError> for MasterError {
 }
 
 const LISTENER: Token = Token(0);
+const SIGNALS: Token = Token(1);
+/// Worker ids start past the fixed tokens.
+const FIRST_WORKER: WorkerId = 2;
 /// A connection that has not said hello by then is closed.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
-/// How often the progress line is redrawn on a terminal, and logged otherwise.
-const PROGRESS_TTY: Duration = Duration::from_millis(500);
-const PROGRESS_LOG: Duration = Duration::from_secs(10);
 /// Bytes read from one connection before the loop turns to the others and its timers;
 /// the rest waits in `Master::backlog` (mio is edge-triggered: no new event comes).
 const READ_BURST: usize = 4 << 20;
-
-struct Conn {
-    stream: TcpStream,
-    peer: SocketAddr,
-    inbuf: Vec<u8>,
-    outbuf: Vec<u8>,
-    /// Registered for WRITABLE too (only while `outbuf` holds bytes).
-    writable: bool,
-    welcomed: bool,
-    name: String,
-    opened: Instant,
-}
 
 struct Master {
     cfg: MasterConfig,
     poll: Poll,
     listener: TcpListener,
+    signals: Signals,
     conns: BTreeMap<WorkerId, Conn>,
     /// Connections that had more to read when their burst ran out.
     backlog: Vec<WorkerId>,
@@ -125,8 +161,11 @@ struct Master {
     output: Output,
     mode: Mode,
     started: Instant,
+    clock: StallClock,
     next_checkpoint: Instant,
     progress: Progress,
+    /// Connections refused at the cap so far (the first is logged as a warning).
+    refused: u64,
     done: bool,
 }
 
@@ -145,6 +184,8 @@ pub fn run(
     poll.registry()
         .register(&mut listener, LISTENER, Interest::READABLE)
         .map_err(io("listening socket"))?;
+    let signals =
+        Signals::install(poll.registry(), SIGNALS).map_err(io("installing signal handlers"))?;
     let mode = match output {
         Output::Primes(_) => Mode::Primes,
         Output::Count => Mode::Count,
@@ -159,20 +200,35 @@ pub fn run(
         cfg,
         poll,
         listener,
+        signals,
         conns: BTreeMap::new(),
         backlog: Vec::new(),
         lost: Vec::new(),
-        next_id: 1,
+        next_id: FIRST_WORKER,
         sched: Scheduler::new(sc),
         output,
         mode,
         started: now,
+        clock: StallClock::new(now),
+        refused: 0,
         done: false,
     };
     let result = m.event_loop();
     m.progress.clear();
+    if m.clock.excluded() > Duration::ZERO {
+        debug!(
+            "master: {:.1} s of stalls left out of worker silence",
+            m.clock.excluded().as_secs_f64()
+        );
+    }
     match result {
         Ok(()) => m.finish(),
+        Err(MasterError::Interrupted { signal, .. }) => Err(m.stop_for_signal(signal)),
+        Err(e) if e.is_closed_pipe() => {
+            // Nothing to resume on a closed stdout: the job is over for everyone.
+            m.broadcast_shutdown(ShutdownReason::Done, "the output was closed by its reader");
+            Err(e)
+        }
         Err(e) => {
             m.stop_workers(&e.to_string());
             Err(e)
@@ -182,7 +238,7 @@ pub fn run(
 
 impl Master {
     fn now(&self) -> Duration {
-        self.started.elapsed()
+        self.clock.now()
     }
 
     fn event_loop(&mut self) -> Result<(), MasterError> {
@@ -191,45 +247,67 @@ impl Master {
             let acts = self.sched.on(Event::Tick, self.now());
             self.apply(acts)?;
         }
+        // After a stall, the next round only reads: frames that arrived meanwhile are
+        // heard before any timer may expire their senders.
+        let mut after_stall = false;
         while !self.done {
-            let timeout = if self.backlog.is_empty() && self.lost.is_empty() {
-                self.timeout()
-            } else {
+            if let Some(signal) = self.signals.received() {
+                return Err(MasterError::Interrupted { signal, next: None });
+            }
+            let busy = !(self.backlog.is_empty() && self.lost.is_empty());
+            let timeout = if busy || after_stall {
                 Duration::ZERO
+            } else {
+                self.timeout()
             };
+            let waited = Instant::now();
             if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
-                if e.kind() == io::ErrorKind::Interrupted {
-                    continue;
-                }
-                return Err(MasterError::Io {
-                    what: "waiting for events",
-                    source: e,
-                });
-            }
-            for ev in events.iter() {
-                match ev.token() {
-                    LISTENER => self.accept(),
-                    Token(t) => {
-                        let id = t as WorkerId;
-                        if ev.is_writable() {
-                            self.flush(id);
-                        }
-                        if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
-                            self.read(id)?;
-                        }
-                    }
-                }
-                if self.done {
-                    break;
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return Err(MasterError::Io {
+                        what: "waiting for events",
+                        source: e,
+                    });
                 }
             }
+            let mut stalled = self.clock.after_wait(timeout, waited.elapsed());
+            let worked = Instant::now();
+            self.on_events(&events)?;
             for id in std::mem::take(&mut self.backlog) {
                 if !self.done {
                     self.read(id)?;
                 }
             }
             self.report_lost()?;
+            stalled |= self.clock.after_work(worked.elapsed());
+            if stalled && !after_stall {
+                after_stall = true;
+                continue;
+            }
+            let timed = Instant::now();
             self.on_timers()?;
+            after_stall = self.clock.after_work(timed.elapsed());
+        }
+        Ok(())
+    }
+
+    fn on_events(&mut self, events: &Events) -> Result<(), MasterError> {
+        for ev in events.iter() {
+            match ev.token() {
+                LISTENER => self.accept(),
+                SIGNALS => self.signals.drain(),
+                Token(t) => {
+                    let id = t as WorkerId;
+                    if ev.is_writable() {
+                        self.flush(id);
+                    }
+                    if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
+                        self.read(id)?;
+                    }
+                }
+            }
+            if self.done {
+                break;
+            }
         }
         Ok(())
     }
@@ -272,7 +350,7 @@ impl Master {
         let late: Vec<WorkerId> = self
             .conns
             .iter()
-            .filter(|(_, c)| !c.welcomed && c.opened.elapsed() >= HELLO_TIMEOUT)
+            .filter(|(_, c)| !c.welcomed && now.saturating_sub(c.opened) >= HELLO_TIMEOUT)
             .map(|(&id, _)| id)
             .collect();
         for id in late {
@@ -299,6 +377,22 @@ impl Master {
         loop {
             match self.listener.accept() {
                 Ok((mut stream, peer)) => {
+                    if self.conns.len() >= self.cfg.max_connections {
+                        // Closed at once (dropped): a flood of connections costs a
+                        // descriptor for a moment, never a buffer.
+                        self.refused += 1;
+                        let text = format!(
+                            "master: connection from {peer} refused: {} connections open \
+                             (--max-connections)",
+                            self.conns.len()
+                        );
+                        if self.refused == 1 {
+                            warn!("{text}");
+                        } else {
+                            debug!("{text}");
+                        }
+                        continue;
+                    }
                     let id = self.next_id;
                     self.next_id += 1;
                     let _ = stream.set_nodelay(true);
@@ -311,16 +405,7 @@ impl Master {
                         continue;
                     }
                     debug!("master: connection {id} from {peer}");
-                    let conn = Conn {
-                        stream,
-                        peer,
-                        inbuf: Vec::new(),
-                        outbuf: Vec::new(),
-                        writable: false,
-                        welcomed: false,
-                        name: peer.to_string(),
-                        opened: Instant::now(),
-                    };
+                    let conn = Conn::new(stream, peer, self.now());
                     self.conns.insert(id, conn);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
@@ -348,8 +433,13 @@ impl Master {
                 }
                 return Ok(());
             }
-            match conn.stream.read(&mut buf) {
-                Ok(0) => {
+            match conn.read_some(&mut buf) {
+                ReadOutcome::Bytes(n) => {
+                    taken += n;
+                    self.handle_frames(id)?;
+                }
+                ReadOutcome::WouldBlock => return Ok(()),
+                ReadOutcome::Closed => {
                     let why = if conn.welcomed {
                         "connection closed"
                     } else {
@@ -357,14 +447,7 @@ impl Master {
                     };
                     return self.close(id, why, None);
                 }
-                Ok(n) => {
-                    taken += n;
-                    conn.inbuf.extend_from_slice(&buf[..n]);
-                    self.handle_frames(id)?;
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return self.close(id, &format!("read error: {e}"), None),
+                ReadOutcome::Failed(e) => return self.close(id, &format!("read error: {e}"), None),
             }
         }
     }
@@ -374,15 +457,14 @@ impl Master {
             let Some(conn) = self.conns.get_mut(&id) else {
                 return Ok(());
             };
-            let (msg, used) = match wire::decode(&conn.inbuf) {
-                Ok(Some(x)) => x,
+            let msg = match conn.next_frame(self.mode) {
+                Ok(Some(msg)) => msg,
                 Ok(None) => return Ok(()),
                 Err(e) => {
                     let reply = e.to_message();
                     return self.close(id, &format!("bad frame: {e}"), Some(reply));
                 }
             };
-            conn.inbuf.drain(..used);
             self.handle(id, msg)?;
         }
     }
@@ -409,7 +491,7 @@ impl Master {
                     worker_id: id,
                     mode: self.mode,
                     kernel: kernel_code(self.cfg.kernel),
-                    heartbeat_ms: self.cfg.heartbeat.as_millis() as u32,
+                    heartbeat_ms: self.cfg.heartbeat.as_millis().min(u32::MAX as u128) as u32,
                     threads: self.cfg.worker_threads.unwrap_or(0),
                 };
                 // A worker's claim sizes its share of chunks: keep it to what a worker runs.
@@ -417,7 +499,7 @@ impl Master {
                     .cfg
                     .worker_threads
                     .unwrap_or(h.threads)
-                    .clamp(1, MAX_THREADS);
+                    .clamp(1, wire::MAX_THREADS);
                 if let Some(c) = self.conns.get_mut(&id) {
                     c.welcomed = true;
                     c.name = format!("{}@{}", h.name, c.peer.ip());
@@ -441,36 +523,41 @@ impl Master {
                 let acts = self.sched.on(
                     Event::Heard {
                         worker: id,
-                        threads: threads.clamp(1, MAX_THREADS),
+                        threads: threads.clamp(1, wire::MAX_THREADS),
                     },
                     now,
                 );
                 self.apply(acts)
             }
-            Message::Result(r) if welcomed => match check_result(&r, self.mode) {
-                Ok(()) => {
-                    let ev = Event::Result {
-                        worker: id,
-                        chunk: r.chunk,
-                        start: r.start,
-                        stop: r.stop,
-                        count: r.count,
-                        compute: Duration::from_micros(r.compute_us),
-                        bytes: r.gaps.len() as u64,
-                        payload: r.gaps,
-                    };
-                    let acts = self.sched.on(ev, now);
-                    self.apply(acts)
+            Message::Result(r) if welcomed => {
+                if let Some(c) = self.conns.get_mut(&id) {
+                    c.settled(r.chunk);
                 }
-                Err(why) => {
-                    let text = format!("chunk {}: {why}", r.chunk);
-                    let reply = Message::Error {
-                        code: ErrorCode::BadResult,
-                        message: text.clone(),
-                    };
-                    self.close(id, &format!("bad result: {text}"), Some(reply))
+                match check_result(&r, self.mode) {
+                    Ok(()) => {
+                        let ev = Event::Result {
+                            worker: id,
+                            chunk: r.chunk,
+                            start: r.start,
+                            stop: r.stop,
+                            count: r.count,
+                            compute: Duration::from_micros(r.compute_us),
+                            bytes: r.gaps.len() as u64,
+                            payload: r.gaps,
+                        };
+                        let acts = self.sched.on(ev, now);
+                        self.apply(acts)
+                    }
+                    Err(why) => {
+                        let text = format!("chunk {}: {why}", r.chunk);
+                        let reply = Message::Error {
+                            code: ErrorCode::BadResult,
+                            message: text.clone(),
+                        };
+                        self.close(id, &format!("bad result: {text}"), Some(reply))
+                    }
                 }
-            },
+            }
             other => {
                 let text = format!(
                     "unexpected {} {}",
@@ -499,12 +586,20 @@ impl Master {
                     start,
                     stop,
                 } => {
+                    if let Some(c) = self.conns.get_mut(&worker) {
+                        c.assigned(chunk, start, stop);
+                    }
                     self.send(
                         worker,
                         &Message::Assign(wire::Assign { chunk, start, stop }),
                     );
                 }
-                Action::Cancel { worker, chunk } => self.send(worker, &Message::Cancel { chunk }),
+                Action::Cancel { worker, chunk } => {
+                    if let Some(c) = self.conns.get_mut(&worker) {
+                        c.cancelled(chunk);
+                    }
+                    self.send(worker, &Message::Cancel { chunk })
+                }
                 Action::Write {
                     start,
                     stop,
@@ -534,57 +629,22 @@ impl Master {
     /// Queues a frame and flushes what the socket takes now.
     fn send(&mut self, id: WorkerId, msg: &Message) {
         if let Some(c) = self.conns.get_mut(&id) {
-            wire::encode(msg, &mut c.outbuf);
+            c.queue(msg);
             self.flush(id);
         }
     }
 
-    /// Writes the connection's output buffer until the socket would block; watches
-    /// for writability only while bytes are left.
+    /// Writes the connection's output buffer until the socket would block; a failed
+    /// socket closes the connection (and its worker is reported lost).
     fn flush(&mut self, id: WorkerId) {
         let Some(c) = self.conns.get_mut(&id) else {
             return;
         };
-        let mut sent = 0;
-        let mut failed = None;
-        while sent < c.outbuf.len() {
-            match c.stream.write(&c.outbuf[sent..]) {
-                Ok(0) => {
-                    failed = Some("connection closed while writing".to_string());
-                    break;
-                }
-                Ok(n) => sent += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    failed = Some(format!("write error: {e}"));
-                    break;
-                }
-            }
-        }
-        c.outbuf.drain(..sent);
-        if let Some(why) = failed {
+        if let Err(why) = c.flush(self.poll.registry(), Token(id as usize)) {
             if c.welcomed {
                 self.lost.push(id);
             }
             self.disconnect(id, &why, None);
-            return;
-        }
-        let want = !c.outbuf.is_empty();
-        if want != c.writable {
-            let interest = if want {
-                Interest::READABLE | Interest::WRITABLE
-            } else {
-                Interest::READABLE
-            };
-            if self
-                .poll
-                .registry()
-                .reregister(&mut c.stream, Token(id as usize), interest)
-                .is_ok()
-            {
-                c.writable = want;
-            }
         }
     }
 
@@ -606,7 +666,7 @@ impl Master {
 
     /// Closes a connection without telling the scheduler (it dropped the worker itself).
     fn disconnect(&mut self, id: WorkerId, why: &str, reply: Option<Message>) {
-        let Some(mut c) = self.conns.remove(&id) else {
+        let Some(c) = self.conns.remove(&id) else {
             return;
         };
         if c.welcomed {
@@ -614,15 +674,7 @@ impl Master {
         } else {
             info!("master: connection from {} dropped: {why}", c.peer);
         }
-        if let Some(msg) = reply {
-            wire::encode(&msg, &mut c.outbuf);
-        }
-        if !c.outbuf.is_empty() {
-            // One non-blocking attempt: a peer that does not read gets nothing more.
-            let _ = c.stream.write(&c.outbuf);
-        }
-        let _ = self.poll.registry().deregister(&mut c.stream);
-        let _ = c.stream.shutdown(std::net::Shutdown::Both);
+        c.close(self.poll.registry(), reply);
     }
 
     /// Tells every worker the job is over, giving their sockets a moment to drain.
@@ -638,7 +690,7 @@ impl Master {
             );
         }
         let until = Instant::now() + Duration::from_secs(2);
-        while Instant::now() < until && self.conns.values().any(|c| !c.outbuf.is_empty()) {
+        while Instant::now() < until && self.conns.values().any(Conn::has_output) {
             std::thread::sleep(Duration::from_millis(2));
             for id in &ids {
                 self.flush(*id);
@@ -651,8 +703,27 @@ impl Master {
         }
     }
 
+    /// Workers are told to stop for now: the job is not done, and a resumed master
+    /// will want them back.
     fn stop_workers(&mut self, why: &str) {
         self.broadcast_shutdown(ShutdownReason::Stopped, why);
+    }
+
+    /// The clean stop after a signal: what is in order is already handed to the
+    /// writer; flush, fsync and checkpoint it, then tell the workers to wait.
+    fn stop_for_signal(&mut self, signal: i32) -> MasterError {
+        let name = signal_name(signal);
+        info!("master: {name}: stopping; no more work is handed out");
+        let mut next = None;
+        if let Output::Primes(w) = &mut self.output {
+            if let Err(e) = w.checkpoint() {
+                self.stop_workers(&e.to_string());
+                return e.into();
+            }
+            next = w.next_start();
+        }
+        self.stop_workers(&format!("master stopped by {name}; it will be resumed"));
+        MasterError::Interrupted { signal, next }
     }
 
     fn finish(mut self) -> Result<Summary, MasterError> {
@@ -661,8 +732,13 @@ impl Master {
         let output = std::mem::replace(&mut self.output, Output::Count);
         if let Output::Primes(w) = output {
             if let Err(e) = w.finish() {
-                self.stop_workers(&e.to_string());
-                return Err(e.into());
+                let e = MasterError::from(e);
+                if e.is_closed_pipe() {
+                    self.broadcast_shutdown(ShutdownReason::Done, "output closed by its reader");
+                } else {
+                    self.stop_workers(&e.to_string());
+                }
+                return Err(e);
             }
         }
         self.broadcast_shutdown(ShutdownReason::Done, "job complete");
@@ -678,179 +754,8 @@ impl Master {
 /// The wire code of a kernel.
 pub fn kernel_code(k: KernelKind) -> u8 {
     match k {
-        KernelKind::Auto => 0,
-        KernelKind::Sieve => 1,
-        KernelKind::Trial => 2,
-    }
-}
-
-/// Checks a result's own consistency: in primes mode the gap list decodes within its
-/// range, rises strictly, holds `count` primes and matches the digest; in count mode
-/// it carries no list. Whether the range is the one assigned is the scheduler's part.
-pub fn check_result(r: &ChunkResult, mode: Mode) -> Result<(), String> {
-    match mode {
-        Mode::Primes => {
-            gaps::check(&r.gaps, r.start, r.stop, r.count).map_err(|e| e.to_string())?;
-            let d = gaps::digest(&r.gaps);
-            if d != r.digest {
-                return Err(format!(
-                    "digest {:#018x} does not match the primes ({d:#018x})",
-                    r.digest
-                ));
-            }
-            Ok(())
-        }
-        Mode::Count if !r.gaps.is_empty() => Err("a count-mode result carries primes".into()),
-        Mode::Count => Ok(()),
-    }
-}
-
-/// The progress display: one redrawn stderr line on a terminal, log lines otherwise.
-struct Progress {
-    quiet: bool,
-    tty: bool,
-    next: Instant,
-    shown: bool,
-}
-
-impl Progress {
-    fn new(quiet: bool) -> Self {
-        // SAFETY: isatty only inspects the descriptor.
-        let tty = unsafe { libc::isatty(2) } == 1;
-        let every = if tty { PROGRESS_TTY } else { PROGRESS_LOG };
-        Progress {
-            quiet,
-            tty,
-            next: Instant::now() + every,
-            shown: false,
-        }
-    }
-
-    fn next_due(&self) -> Instant {
-        if self.quiet {
-            Instant::now() + Duration::from_secs(3600)
-        } else {
-            self.next
-        }
-    }
-
-    fn maybe_show(&mut self, sched: &Scheduler<Vec<u8>>, started: Instant) {
-        if self.quiet || Instant::now() < self.next {
-            return;
-        }
-        let p = sched.progress();
-        let secs = started.elapsed().as_secs_f64();
-        let frac = if p.numbers_total == 0 {
-            1.0
-        } else {
-            p.numbers_done as f64 / p.numbers_total as f64
-        };
-        let rate = p.numbers_done as f64 / secs.max(1e-9);
-        let eta = if rate > 0.0 {
-            (p.numbers_total - p.numbers_done) as f64 / rate
-        } else {
-            f64::INFINITY
-        };
-        let line = format!(
-            "{:5.1}% {}/{} numbers, {} primes, {}/s, {} workers, {} threads, ETA {}",
-            frac * 100.0,
-            human(p.numbers_done as f64),
-            human(p.numbers_total as f64),
-            p.primes,
-            human(rate),
-            p.workers,
-            p.threads,
-            eta_text(eta)
-        );
-        if self.tty {
-            eprint!("\r{line}\x1b[K");
-            self.shown = true;
-            self.next = Instant::now() + PROGRESS_TTY;
-        } else {
-            // Not through `log`: progress is asked for (no --quiet) whatever RUST_LOG says.
-            eprintln!("primecluster: {line}");
-            self.next = Instant::now() + PROGRESS_LOG;
-        }
-    }
-
-    fn clear(&mut self) {
-        if self.shown {
-            eprint!("\r\x1b[K");
-            self.shown = false;
-        }
-    }
-}
-
-/// 1234567 -> "1.23M".
-pub fn human(x: f64) -> String {
-    const UNITS: [(f64, &str); 6] = [
-        (1e18, "E"),
-        (1e15, "P"),
-        (1e12, "T"),
-        (1e9, "G"),
-        (1e6, "M"),
-        (1e3, "k"),
-    ];
-    for (scale, unit) in UNITS {
-        if x >= scale {
-            return format!("{:.2}{unit}", x / scale);
-        }
-    }
-    format!("{x:.0}")
-}
-
-fn eta_text(secs: f64) -> String {
-    if !secs.is_finite() {
-        return "?".into();
-    }
-    let s = secs.round() as u64;
-    match s {
-        0..=99 => format!("{s}s"),
-        100..=5999 => format!("{}m{:02}s", s / 60, s % 60),
-        _ => format!("{}h{:02}m", s / 3600, s / 60 % 60),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::gaps::GapEncoder;
-
-    #[test]
-    fn check_result_catches_lies() {
-        let mut e = GapEncoder::new(10);
-        for p in [11u128, 13, 17, 19] {
-            e.push(p);
-        }
-        let gaps = e.into_bytes();
-        let good = ChunkResult {
-            chunk: 0,
-            start: 10,
-            stop: 20,
-            count: 4,
-            digest: gaps::digest(&gaps),
-            compute_us: 1,
-            gaps,
-        };
-        assert_eq!(check_result(&good, Mode::Primes), Ok(()));
-        let mut bad = good.clone();
-        bad.count = 5;
-        assert!(check_result(&bad, Mode::Primes).is_err());
-        let mut bad = good.clone();
-        bad.digest ^= 1;
-        assert!(check_result(&bad, Mode::Primes).is_err());
-        let mut bad = good.clone();
-        bad.stop = 18;
-        assert!(check_result(&bad, Mode::Primes).unwrap_err().contains("19"));
-        assert!(check_result(&good, Mode::Count).is_err());
-    }
-
-    #[test]
-    fn human_numbers() {
-        assert_eq!(human(999.0), "999");
-        assert_eq!(human(1_234_567.0), "1.23M");
-        assert_eq!(eta_text(61.0), "61s");
-        assert_eq!(eta_text(3700.0), "61m40s");
-        assert_eq!(eta_text(f64::INFINITY), "?");
+        KernelKind::Auto => wire::kernel_code::AUTO,
+        KernelKind::Sieve => wire::kernel_code::SIEVE,
+        KernelKind::Trial => wire::kernel_code::TRIAL,
     }
 }

@@ -49,6 +49,32 @@ fn master_at(port: u16, job: &[&str], out: &Path, resume: bool) -> Proc {
     spawn("master", &args, Stdio::null())
 }
 
+/// Bytes the checkpoint beside `out` says are durable (0 without one).
+fn checkpointed_bytes(out: &Path) -> u64 {
+    let mut ckpt = out.as_os_str().to_owned();
+    ckpt.push(".ckpt");
+    std::fs::read_to_string(&ckpt)
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("bytes=").map(|v| v.parse().ok()))
+                .flatten()
+        })
+        .unwrap_or(0)
+}
+
+/// Waits (bounded) until the checkpoint records more than `before` bytes, or the
+/// master has exited (finished).
+fn wait_for_progress(out: &Path, before: u64, m: &mut Proc) {
+    let until = std::time::Instant::now() + Duration::from_secs(60);
+    while checkpointed_bytes(out) <= before && std::time::Instant::now() < until {
+        if m.child.try_wait().unwrap().is_some() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Runs `job` with two workers, killing the master up to `kills` times, then
 /// finishing; returns how many kills landed, and how many restarts resumed past the
 /// job's start (so the file was cut back to a checkpoint mid-range).
@@ -60,7 +86,12 @@ fn interrupted_run(job: &[&str], out: &Path, kill_after: &[Duration]) -> (usize,
     let mut landed = 0;
     let mut resumed_mid_range = 0;
     for &d in kill_after {
+        let before = checkpointed_bytes(out);
         let mut m = master_at(port, job, out, resume);
+        // The kill must land after this master checkpointed some progress, or a loaded
+        // machine (workers still reconnecting) makes every restart begin where the last
+        // one did and the resume path goes untested. Then the seeded delay.
+        wait_for_progress(out, before, &mut m);
         std::thread::sleep(d);
         resumed_mid_range += m
             .lines_so_far()
@@ -88,10 +119,11 @@ fn interrupted_run(job: &[&str], out: &Path, kill_after: &[Duration]) -> (usize,
 #[test]
 fn killed_master_resumes_to_a_byte_identical_text_file() {
     let dir = scratch("resume-text");
-    // About 5 s of work for two threads: the kills (0.3-1.5 s after each start) land mid-run.
+    // About 5 s of work for two threads: each kill lands after that master's first
+    // checkpoint with progress, plus 0-0.4 s.
     let job = ["1e10", "1e10+4e6", "--kernel", "trial"];
     let out = dir.join("p.txt");
-    let (kills, mid) = interrupted_run(&job, &out, &delays(0x5eed_0001, 3, 300, 1200));
+    let (kills, mid) = interrupted_run(&job, &out, &delays(0x5eed_0001, 3, 0, 400));
     assert!(
         kills >= 1 && mid >= 1,
         "kills {kills}, resumes past the start {mid}"
@@ -111,7 +143,7 @@ fn killed_master_resumes_to_a_byte_identical_compact_file() {
     let mut args = vec!["run", "--quiet", "--out", reference.to_str().unwrap()];
     args.extend_from_slice(&job);
     output_of(&args);
-    let (kills, mid) = interrupted_run(&job, &out, &delays(0x5eed_0002, 3, 1500, 2000));
+    let (kills, mid) = interrupted_run(&job, &out, &delays(0x5eed_0002, 3, 0, 600));
     assert!(
         kills >= 1 && mid >= 1,
         "kills {kills}, resumes past the start {mid}"

@@ -418,7 +418,9 @@ impl Master {
                     .worker_threads
                     .unwrap_or(h.threads)
                     .clamp(1, MAX_THREADS);
+                let mut peer_ip = std::net::IpAddr::from([0, 0, 0, 0]);
                 if let Some(c) = self.conns.get_mut(&id) {
+                    peer_ip = c.peer.ip();
                     c.welcomed = true;
                     c.name = format!("{}@{}", h.name, c.peer.ip());
                     info!(
@@ -432,6 +434,8 @@ impl Master {
                         worker: id,
                         threads,
                         name: h.name,
+                        addr: peer_ip,
+                        kernels: h.kernels,
                     },
                     now,
                 );
@@ -455,6 +459,7 @@ impl Master {
                         start: r.start,
                         stop: r.stop,
                         count: r.count,
+                        digest: r.digest,
                         compute: Duration::from_micros(r.compute_us),
                         bytes: r.gaps.len() as u64,
                         payload: r.gaps,
@@ -498,6 +503,7 @@ impl Master {
                     chunk,
                     start,
                     stop,
+                    kernel: _,
                 } => {
                     self.send(
                         worker,
@@ -520,6 +526,10 @@ impl Master {
                         DropReason::BadResult(why) => Some(Message::Error {
                             code: ErrorCode::BadResult,
                             message: why.clone(),
+                        }),
+                        DropReason::MissedDeadlines(_) => Some(Message::Error {
+                            code: ErrorCode::BadResult,
+                            message: reason.to_string(),
                         }),
                         DropReason::Silent(_) => None,
                     };

@@ -13,7 +13,13 @@
 //!   [`Config::min_width`]..=[`Config::max_width`] and, when primes are shipped, to at
 //!   most about [`Config::max_chunk_primes`] primes.
 //! - Each worker holds up to `threads + ceil(threads / 2)` chunks, so its threads never
-//!   wait on the network.
+//!   wait on the network, and never more than [`MAX_HELD`] whatever threads it claims.
+//! - Each chunk a worker holds has a deadline from that worker's measured rate (or
+//!   [`Config::assumed_rate`] before a result shows it), never sooner than two heartbeat
+//!   timeouts. Past it the chunk is copied to another worker before anything new is cut
+//!   (the first valid result wins); a worker that misses [`Config::max_missed`] deadlines
+//!   in a row, with no result between, is dropped ([`DropReason::MissedDeadlines`]).
+//!   So a worker that heartbeats but never answers (a zombie) cannot stall the output.
 //! - Results are written ([`Action::Write`]) strictly in chunk order, each chunk once.
 //! - Memory: results waiting for their turn plus the estimated size of chunks still out
 //!   stay within [`Config::max_buffer_bytes`]; at that cap no chunk past the head is
@@ -30,7 +36,14 @@
 //! checks its contents before it reaches the scheduler.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
 use std::time::Duration;
+
+/// Most chunks one worker holds at once. A worker may claim up to 1024 threads; at
+/// `threads * 1.5` it would take 1536 chunks, most of the job's memory budget and of the
+/// queue, and lose them all if it fails. 96 covers a 64-thread machine with its
+/// prefetch; a faster machine gets wider chunks (they are sized by its rate) instead.
+pub const MAX_HELD: usize = 96;
 
 /// A worker, as the master numbers its connections.
 pub type WorkerId = u32;
@@ -61,6 +74,14 @@ pub struct Config {
     pub heartbeat_timeout: Duration,
     /// Cap on bytes of results waiting for their turn plus estimates of chunks out.
     pub max_buffer_bytes: u64,
+    /// Numbers per second one thread is assumed to manage before a result shows its
+    /// real rate: low, so that a slow machine's first chunks do not miss deadlines.
+    pub assumed_rate: f64,
+    /// A chunk's deadline is this many times its expected time on the worker (and at
+    /// least two heartbeat timeouts).
+    pub deadline_factor: f64,
+    /// Deadlines missed in a row, with no result between, that drop a worker.
+    pub max_missed: u32,
 }
 
 impl Config {
@@ -79,6 +100,11 @@ impl Config {
             target_chunk_time: Duration::from_millis(1500),
             heartbeat_timeout: Duration::from_secs(10),
             max_buffer_bytes: 24 << 20,
+            // About a Pi 1 on the sieve near 2^64; trial division is slower still, but
+            // the floor of two heartbeat timeouts covers a first chunk there.
+            assumed_rate: 1e5,
+            deadline_factor: 4.0,
+            max_missed: 3,
         }
     }
 }
@@ -91,6 +117,11 @@ pub enum Event<P> {
         worker: WorkerId,
         threads: u32,
         name: String,
+        /// The peer's IP address: with the name it tells machines (and processes with
+        /// the same host name, like every Pi's "raspberrypi") apart.
+        addr: IpAddr,
+        /// The hello's kernel set: bit i set means the worker has kernel code i.
+        kernels: u32,
     },
     /// A worker's connection ended (EOF, I/O error, malformed frame).
     Left { worker: WorkerId },
@@ -103,6 +134,9 @@ pub enum Event<P> {
         start: u128,
         stop: u128,
         count: u64,
+        /// The result's digest of its primes (0 in count mode): with the range and the
+        /// count it is the answer that copies of a chunk must agree on.
+        digest: u64,
         compute: Duration,
         bytes: u64,
         payload: P,
@@ -120,6 +154,8 @@ pub enum Action<P> {
         chunk: ChunkId,
         start: u128,
         stop: u128,
+        /// Kernel code the worker should use for this chunk; `None`: its default.
+        kernel: Option<u8>,
     },
     /// Send a cancel frame: someone else's result for this chunk was taken.
     Cancel { worker: WorkerId, chunk: ChunkId },
@@ -147,6 +183,8 @@ pub enum DropReason {
     Silent(Duration),
     /// A result for a chunk it does not hold, or with the wrong range.
     BadResult(String),
+    /// It kept heartbeating but let this many chunk deadlines pass in a row.
+    MissedDeadlines(u32),
 }
 
 impl std::fmt::Display for DropReason {
@@ -154,6 +192,10 @@ impl std::fmt::Display for DropReason {
         match self {
             DropReason::Silent(d) => write!(f, "silent for {:.1} s", d.as_secs_f64()),
             DropReason::BadResult(why) => write!(f, "bad result: {why}"),
+            DropReason::MissedDeadlines(n) => write!(
+                f,
+                "missed {n} chunk deadlines in a row while heartbeating (no results)"
+            ),
         }
     }
 }
@@ -173,26 +215,43 @@ struct Finished<P> {
     payload: P,
 }
 
+/// A chunk as one worker holds it.
+struct Hold {
+    /// When the result is due; past it the chunk is copied to another worker.
+    deadline: Duration,
+    /// The deadline passed (counted once); the worker may still send the result.
+    missed: bool,
+}
+
 struct Worker {
     name: String,
+    addr: IpAddr,
     threads: u32,
-    held: BTreeSet<ChunkId>,
+    held: BTreeMap<ChunkId, Hold>,
     last_heard: Duration,
     /// Numbers per second on one thread, once a result has shown it.
     rate: Option<f64>,
+    /// Deadlines missed since its last result.
+    misses: u32,
 }
 
 impl Worker {
     fn slots(&self) -> usize {
         let t = self.threads.max(1) as usize;
-        t + t.div_ceil(2)
+        (t + t.div_ceil(2)).min(MAX_HELD)
+    }
+
+    /// Chunks it holds whose deadline has not passed: the ones that use its slots.
+    fn active(&self) -> usize {
+        self.held.values().filter(|h| !h.missed).count()
     }
 }
 
-/// A worker's share of the job so far, for the summary.
+/// A worker's share of the job so far, for the summary; one per name and address.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Share {
     pub name: String,
+    pub addr: IpAddr,
     /// Numbers in the chunks of this worker that were written.
     pub numbers: u128,
     pub chunks: u64,
@@ -222,6 +281,9 @@ pub struct Scheduler<P> {
     chunks: BTreeMap<ChunkId, Chunk<P>>,
     /// Cut chunks with no holder and no result, handed out lowest first.
     pending: BTreeSet<ChunkId>,
+    /// Chunks without a result whose every holder let its deadline pass: copied to
+    /// another worker before anything new is cut.
+    overdue: BTreeSet<ChunkId>,
     workers: BTreeMap<WorkerId, Worker>,
     /// Bytes of results waiting for their turn.
     buffered: u64,
@@ -230,7 +292,8 @@ pub struct Scheduler<P> {
     done_sent: bool,
     numbers_done: u128,
     primes: u64,
-    shares: BTreeMap<String, Share>,
+    /// Keyed by name and address: workers with the same host name stay apart.
+    shares: BTreeMap<(String, IpAddr), Share>,
 }
 
 impl<P> Scheduler<P> {
@@ -244,6 +307,7 @@ impl<P> Scheduler<P> {
             head: 0,
             chunks: BTreeMap::new(),
             pending: BTreeSet::new(),
+            overdue: BTreeSet::new(),
             workers: BTreeMap::new(),
             buffered: 0,
             reserved: 0,
@@ -267,17 +331,21 @@ impl<P> Scheduler<P> {
                 worker,
                 threads,
                 name,
+                addr,
+                kernels: _,
             } => {
                 let w = Worker {
                     name,
+                    addr,
                     threads,
-                    held: BTreeSet::new(),
+                    held: BTreeMap::new(),
                     last_heard: now,
                     rate: None,
+                    misses: 0,
                 };
                 if let Some(old) = self.workers.insert(worker, w) {
                     // A reused id would be a master bug; never lose the old chunks.
-                    self.release(worker, old.held);
+                    self.release(worker, old.held.into_keys());
                 }
             }
             Event::Left { worker } => self.remove(worker),
@@ -293,6 +361,7 @@ impl<P> Scheduler<P> {
                 start,
                 stop,
                 count,
+                digest: _,
                 compute,
                 bytes,
                 payload,
@@ -310,7 +379,7 @@ impl<P> Scheduler<P> {
             }
             Event::Tick => self.expire(now, &mut out),
         }
-        self.fill(&mut out);
+        self.fill(now, &mut out);
         if self.is_done() && !self.done_sent {
             self.done_sent = true;
             out.push(Action::Done);
@@ -319,12 +388,17 @@ impl<P> Scheduler<P> {
     }
 
     /// When the master must call again with [`Event::Tick`]: the earliest moment a
-    /// worker would have been silent too long.
+    /// worker would have been silent too long or a chunk's deadline passes.
     pub fn next_deadline(&self) -> Option<Duration> {
-        self.workers
+        let silent = self
+            .workers
             .values()
-            .map(|w| w.last_heard + self.cfg.heartbeat_timeout)
-            .min()
+            .map(|w| w.last_heard + self.cfg.heartbeat_timeout);
+        let due = self
+            .workers
+            .values()
+            .flat_map(|w| w.held.values().filter(|h| !h.missed).map(|h| h.deadline));
+        silent.chain(due).min()
     }
 
     /// Figures for the progress line.
@@ -342,10 +416,15 @@ impl<P> Scheduler<P> {
         }
     }
 
-    /// Each worker's share of what was written, by name, largest first.
+    /// Each worker's share of what was written, by name and address, largest first.
     pub fn shares(&self) -> Vec<Share> {
         let mut v: Vec<Share> = self.shares.values().cloned().collect();
-        v.sort_by(|a, b| b.numbers.cmp(&a.numbers).then(a.name.cmp(&b.name)));
+        v.sort_by(|a, b| {
+            b.numbers
+                .cmp(&a.numbers)
+                .then(a.name.cmp(&b.name))
+                .then(a.addr.cmp(&b.addr))
+        });
         v
     }
 
@@ -358,13 +437,18 @@ impl<P> Scheduler<P> {
     pub fn held_by(&self, worker: WorkerId) -> Vec<ChunkId> {
         self.workers
             .get(&worker)
-            .map(|w| w.held.iter().copied().collect())
+            .map(|w| w.held.keys().copied().collect())
             .unwrap_or_default()
     }
 
     /// The job's configuration.
     pub fn config(&self) -> &Config {
         &self.cfg
+    }
+
+    /// The configuration, to tune before the first event (tests, benchmarks).
+    pub fn config_mut(&mut self) -> &mut Config {
+        &mut self.cfg
     }
 
     fn on_result(
@@ -414,6 +498,7 @@ impl<P> Scheduler<P> {
         self.reserved -= chunk.est_bytes;
         self.buffered += result.bytes;
         chunk.result = Some(result);
+        self.overdue.remove(&id);
         for other in others {
             if let Some(w) = self.workers.get_mut(&other) {
                 w.held.remove(&id);
@@ -421,6 +506,7 @@ impl<P> Scheduler<P> {
         }
         if let Some(w) = self.workers.get_mut(&worker) {
             w.held.remove(&id);
+            w.misses = 0;
             let secs = compute.as_secs_f64().max(1e-3);
             let r = width / secs;
             w.rate = Some(w.rate.map_or(r, |old| 0.5 * old + 0.5 * r));
@@ -441,8 +527,10 @@ impl<P> Scheduler<P> {
             self.numbers_done += chunk.stop - chunk.start + 1;
             self.primes += done.count;
             if let Some(w) = self.workers.get(&done.worker) {
-                let share = self.shares.entry(w.name.clone()).or_insert_with(|| Share {
+                let key = (w.name.clone(), w.addr);
+                let share = self.shares.entry(key).or_insert_with(|| Share {
                     name: w.name.clone(),
+                    addr: w.addr,
                     numbers: 0,
                     chunks: 0,
                 });
@@ -468,6 +556,7 @@ impl<P> Scheduler<P> {
         });
     }
 
+    /// Drops the silent workers, then marks the chunks whose deadline passed.
     fn expire(&mut self, now: Duration, out: &mut Vec<Action<P>>) {
         let timeout = self.cfg.heartbeat_timeout;
         let silent: Vec<(WorkerId, Duration)> = self
@@ -483,64 +572,169 @@ impl<P> Scheduler<P> {
                 reason: DropReason::Silent(quiet),
             });
         }
+        let ids: Vec<WorkerId> = self.workers.keys().copied().collect();
+        for worker in ids {
+            self.miss_deadline(worker, now, out);
+        }
+    }
+
+    /// Counts at most one missed deadline for `worker` (its earliest), so that misses
+    /// in a row are spread over time: the deadlines of its other chunks are pushed to at
+    /// least a fresh span from now, computed at the halved rate a miss implies.
+    fn miss_deadline(&mut self, worker: WorkerId, now: Duration, out: &mut Vec<Action<P>>) {
+        let w = &self.workers[&worker];
+        let Some((&id, _)) = w
+            .held
+            .iter()
+            .filter(|(_, h)| !h.missed && h.deadline <= now)
+            .min_by_key(|(_, h)| h.deadline)
+        else {
+            return;
+        };
+        let w = self.workers.get_mut(&worker).expect("listed above");
+        w.misses += 1;
+        w.held.get_mut(&id).expect("found above").missed = true;
+        if w.misses >= self.cfg.max_missed {
+            let n = w.misses;
+            self.remove(worker);
+            out.push(Action::Drop {
+                worker,
+                reason: DropReason::MissedDeadlines(n),
+            });
+            return;
+        }
+        let rest: Vec<ChunkId> = w
+            .held
+            .iter()
+            .filter(|(_, h)| !h.missed)
+            .map(|(&c, _)| c)
+            .collect();
+        self.mark_overdue(id);
+        for (ahead, c) in rest.into_iter().enumerate() {
+            let span = self.span(worker, c, ahead);
+            let h = self
+                .workers
+                .get_mut(&worker)
+                .and_then(|w| w.held.get_mut(&c))
+                .expect("listed above");
+            h.deadline = h.deadline.max(now + span);
+        }
+    }
+
+    /// Puts `id` on the overdue list if it has no result and every holder missed it.
+    fn mark_overdue(&mut self, id: ChunkId) {
+        let Some(c) = self.chunks.get(&id) else {
+            return;
+        };
+        let all_missed = !c.holders.is_empty()
+            && c.holders.iter().all(|h| {
+                self.workers
+                    .get(h)
+                    .and_then(|w| w.held.get(&id))
+                    .is_none_or(|hold| hold.missed)
+            });
+        if c.result.is_none() && all_missed {
+            self.overdue.insert(id);
+        }
+    }
+
+    /// How long `worker` may take for chunk `id` with `ahead` of its chunks before it:
+    /// its threads take `threads` chunks at a time. Each missed deadline halves the
+    /// rate assumed, so a slow but honest worker gets ever longer before it is dropped.
+    fn span(&self, worker: WorkerId, id: ChunkId, ahead: usize) -> Duration {
+        let floor = self.cfg.heartbeat_timeout * 2;
+        let (Some(w), Some(c)) = (self.workers.get(&worker), self.chunks.get(&id)) else {
+            return floor;
+        };
+        let rate =
+            w.rate.unwrap_or(self.cfg.assumed_rate).max(1e-9) / 2f64.powi(w.misses.min(60) as i32);
+        let width = (c.stop - c.start) as f64 + 1.0;
+        let rounds = 1 + ahead / w.threads.max(1) as usize;
+        let secs = self.cfg.deadline_factor * width / rate * rounds as f64;
+        // Capped at a year so the Duration cannot overflow on absurd figures.
+        floor.max(Duration::from_secs_f64(secs.clamp(0.0, 3.2e7)))
     }
 
     fn remove(&mut self, worker: WorkerId) {
         if let Some(w) = self.workers.remove(&worker) {
-            self.release(worker, w.held);
+            self.release(worker, w.held.into_keys());
         }
     }
 
-    /// Takes `worker` off the chunks it held; those left with no holder are requeued.
-    fn release(&mut self, worker: WorkerId, held: BTreeSet<ChunkId>) {
+    /// Takes `worker` off the chunks it held; those left with no holder are requeued,
+    /// those left only with holders that missed them are overdue.
+    fn release(&mut self, worker: WorkerId, held: impl IntoIterator<Item = ChunkId>) {
         for id in held {
             if let Some(c) = self.chunks.get_mut(&id) {
                 c.holders.retain(|&h| h != worker);
-                if c.holders.is_empty() && c.result.is_none() {
+                if c.result.is_some() {
+                    continue;
+                }
+                if c.holders.is_empty() {
+                    self.overdue.remove(&id);
                     self.pending.insert(id);
+                } else {
+                    self.mark_overdue(id);
                 }
             }
         }
     }
 
     /// Hands out work to every worker with a free slot, lowest worker id first.
-    fn fill(&mut self, out: &mut Vec<Action<P>>) {
+    fn fill(&mut self, now: Duration, out: &mut Vec<Action<P>>) {
         let ids: Vec<WorkerId> = self.workers.keys().copied().collect();
         for worker in ids {
             loop {
                 let w = &self.workers[&worker];
-                if w.held.len() >= w.slots() {
+                let active = w.active();
+                if active >= w.slots() {
                     break;
                 }
-                let idle = w.held.is_empty();
+                let idle = active == 0;
                 let Some(id) = self.pick(worker, idle) else {
                     break;
                 };
+                let span = self.span(worker, id, active);
                 let c = self.chunks.get_mut(&id).expect("picked chunks exist");
                 c.holders.push(worker);
                 self.pending.remove(&id);
+                self.overdue.remove(&id);
                 let (start, stop) = (c.start, c.stop);
+                let hold = Hold {
+                    deadline: now + span,
+                    missed: false,
+                };
                 self.workers
                     .get_mut(&worker)
                     .expect("listed above")
                     .held
-                    .insert(id);
+                    .insert(id, hold);
                 out.push(Action::Assign {
                     worker,
                     chunk: id,
                     start,
                     stop,
+                    kernel: None,
                 });
             }
         }
     }
 
-    /// The chunk to give `worker` next: requeued work first, then a new chunk if the
-    /// memory cap allows, then (only to an idle worker) a copy of the oldest unfinished
-    /// chunk held by one other worker.
+    /// The chunk to give `worker` next: requeued work first, then a copy of a chunk
+    /// whose holders all missed its deadline, then a new chunk if the memory cap
+    /// allows, then (only to an idle worker) a copy of the oldest unfinished chunk held
+    /// by one other worker.
     fn pick(&mut self, worker: WorkerId, idle: bool) -> Option<ChunkId> {
         if let Some(&id) = self.pending.iter().next() {
             return Some(id);
+        }
+        let late = self
+            .overdue
+            .iter()
+            .copied()
+            .find(|id| !self.chunks[id].holders.contains(&worker));
+        if late.is_some() {
+            return late;
         }
         if let Some(id) = self.cut(worker) {
             return Some(id);
@@ -641,6 +835,8 @@ mod tests {
                 worker,
                 threads,
                 name: format!("w{worker}"),
+                addr: IpAddr::from([10, 0, 0, worker as u8]),
+                kernels: 0,
             },
             now,
         )
@@ -665,6 +861,7 @@ mod tests {
             start: chunk.1,
             stop: chunk.2,
             count: 1,
+            digest: 7,
             compute: ms(10),
             bytes: 8,
             payload: chunk.0 as u32,
@@ -763,5 +960,151 @@ mod tests {
             done |= s.on(result(1, c), ms(1)).contains(&Action::Done);
         }
         assert!(done);
+    }
+
+    #[test]
+    fn a_worker_claiming_huge_threads_holds_at_most_max_held() {
+        let mut cfg = Config::new(0, 1 << 60, true);
+        cfg.max_buffer_bytes = u64::MAX / 4;
+        let mut s: Scheduler<u32> = Scheduler::new(cfg);
+        let a = assigns(&join(&mut s, 1, 1024, ms(0)));
+        assert_eq!(a.len(), MAX_HELD);
+        assert_eq!(s.held_by(1).len(), MAX_HELD);
+        let a = assigns(&s.on(
+            Event::Heard {
+                worker: 1,
+                threads: u32::MAX,
+            },
+            ms(1),
+        ));
+        assert!(a.is_empty(), "still at the cap: {a:?}");
+    }
+
+    #[test]
+    fn shares_keep_workers_with_one_host_name_apart() {
+        let mut cfg = Config::new(0, 3_999, true);
+        cfg.initial_width = 1000;
+        cfg.min_width = 10;
+        let mut s: Scheduler<u32> = Scheduler::new(cfg);
+        let mut given = Vec::new();
+        for (worker, ip) in [(1, 1), (2, 2)] {
+            let acts = s.on(
+                Event::Joined {
+                    worker,
+                    threads: 1,
+                    name: "raspberrypi".into(),
+                    addr: IpAddr::from([192, 168, 0, ip]),
+                    kernels: 0,
+                },
+                ms(0),
+            );
+            given.extend(assigns(&acts).into_iter().map(|c| (worker, c)));
+        }
+        for (worker, c) in given {
+            s.on(result(worker, c), ms(1));
+        }
+        let shares = s.shares();
+        assert_eq!(shares.len(), 2, "{shares:?}");
+        assert!(shares
+            .iter()
+            .all(|x| x.name == "raspberrypi" && x.chunks == 2));
+        assert_ne!(shares[0].addr, shares[1].addr);
+    }
+
+    #[test]
+    fn a_zombie_loses_its_chunk_at_the_deadline_and_is_dropped_after_three() {
+        let mut cfg = Config::new(0, 1 << 40, true);
+        cfg.initial_width = 1000;
+        cfg.min_width = 1000;
+        cfg.max_width = 1000;
+        cfg.heartbeat_timeout = ms(1000);
+        cfg.assumed_rate = 1000.0; // 1 s a chunk, 4 s with the factor
+        let mut s: Scheduler<u32> = Scheduler::new(cfg);
+        let zombie = assigns(&join(&mut s, 1, 1, ms(0)));
+        assert_eq!(zombie[0].0, 0);
+        let honest = assigns(&join(&mut s, 2, 1, ms(0)));
+        let mut now = ms(0);
+        let mut copied = false;
+        let mut dropped = None;
+        let mut queue = honest;
+        while now < Duration::from_secs(120) && dropped.is_none() {
+            now += ms(100);
+            // Both heartbeat; only worker 2 returns results, each 100 ms.
+            s.on(
+                Event::Heard {
+                    worker: 1,
+                    threads: 1,
+                },
+                now,
+            );
+            s.on(
+                Event::Heard {
+                    worker: 2,
+                    threads: 1,
+                },
+                now,
+            );
+            let mut acts = Vec::new();
+            if let Some(c) = queue.pop() {
+                acts.extend(s.on(result(2, c), now));
+            }
+            if s.next_deadline().is_some_and(|d| d <= now) {
+                acts.extend(s.on(Event::Tick, now));
+            }
+            for a in &acts {
+                match a {
+                    Action::Assign {
+                        worker: 2,
+                        chunk,
+                        start,
+                        stop,
+                        ..
+                    } => {
+                        copied |= *chunk == 0;
+                        queue.insert(0, (*chunk, *start, *stop));
+                    }
+                    Action::Drop { worker, reason } => dropped = Some((*worker, reason.clone())),
+                    _ => {}
+                }
+            }
+        }
+        assert!(copied, "chunk 0 was never copied to the honest worker");
+        assert_eq!(dropped, Some((1, DropReason::MissedDeadlines(3))));
+        assert!(
+            now >= Duration::from_secs(4),
+            "not before the first deadline"
+        );
+        assert!(s.held_by(1).is_empty());
+    }
+
+    #[test]
+    fn a_result_resets_the_missed_count() {
+        let mut cfg = Config::new(0, 1 << 40, true);
+        cfg.initial_width = 1000;
+        cfg.heartbeat_timeout = ms(1000);
+        cfg.assumed_rate = 1000.0;
+        let mut s: Scheduler<u32> = Scheduler::new(cfg);
+        let a = assigns(&join(&mut s, 1, 1, ms(0)));
+        let mut now = ms(0);
+        // A slow worker: each result comes just after the deadline of the one before.
+        let mut held = a;
+        for _ in 0..10 {
+            now += Duration::from_secs(5);
+            s.on(
+                Event::Heard {
+                    worker: 1,
+                    threads: 1,
+                },
+                now,
+            );
+            let acts = s.on(Event::Tick, now);
+            assert!(
+                !acts.iter().any(|x| matches!(x, Action::Drop { .. })),
+                "{acts:?}"
+            );
+            held.extend(assigns(&acts));
+            let c = held.remove(0);
+            held.extend(assigns(&s.on(result(1, c), now)));
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! Deterministic simulation of the scheduler: seeded random joins, crashes, hangs,
-//! slow and fast workers, results out of order and lying workers. After every step:
+//! zombies (heartbeats, no results), slow and fast workers, results out of order and
+//! lying workers. After every step:
 //! chunks are written exactly once, in order, with the right content, contiguous from
 //! the job's start; the reorder buffer stays within its bound; and every job ends with
 //! the whole range written.
@@ -18,12 +19,16 @@ enum Kind {
     Hung,
     /// Sends results with a shifted range.
     Liar,
+    /// Heartbeats but never returns a result: only chunk deadlines find it.
+    Zombie,
 }
 
 struct SimWorker {
     threads: u32,
     /// Numbers per millisecond per thread.
     speed: u64,
+    /// When each thread is free again: a chunk waits for a free thread.
+    lanes: Vec<Duration>,
     held: Vec<(ChunkId, u128, u128, Duration)>,
     kind: Kind,
     /// When it last sent a heartbeat: it sends one at least every 200 ms, like a real
@@ -49,6 +54,14 @@ struct Sim {
     cap: u64,
     writes: u64,
     drops: u64,
+    zombies_dropped: u64,
+    /// Set by tests that pick their workers: no random joins or crashes.
+    fixed: bool,
+    /// Chance per step, in percent, that a worker's connection ends.
+    crash_percent: u64,
+    /// The longest time between two writes (or from the start to the first).
+    longest_stall: Duration,
+    last_write: Duration,
 }
 
 impl Sim {
@@ -60,7 +73,16 @@ impl Sim {
         cfg.max_width = 20_000;
         cfg.target_chunk_time = Duration::from_millis(20 + rng.below(200));
         cfg.heartbeat_timeout = Duration::from_millis(500);
-        cfg.max_buffer_bytes = 2_000 + rng.below(20_000);
+        // Mostly a tight buffer (late chunks copied to idle workers); sometimes a
+        // roomy one, where only chunk deadlines take a zombie's chunks away.
+        cfg.max_buffer_bytes = if rng.chance(30) {
+            1 << 24
+        } else {
+            2_000 + rng.below(20_000)
+        };
+        // The slowest simulated thread does 1 number per ms; assuming up to 10 times
+        // that must not drop an honest worker (each miss halves the rate assumed).
+        cfg.assumed_rate = 1000.0 * (1 + rng.below(10)) as f64;
         let cap = cfg.max_buffer_bytes;
         Sim {
             rng,
@@ -76,6 +98,11 @@ impl Sim {
             cap,
             writes: 0,
             drops: 0,
+            zombies_dropped: 0,
+            fixed: false,
+            crash_percent: 2,
+            longest_stall: Duration::ZERO,
+            last_write: Duration::ZERO,
         }
     }
 
@@ -101,15 +128,19 @@ impl Sim {
                 chunk,
                 start,
                 stop,
+                kernel: _,
             } => {
                 assert!(start <= stop);
                 let w = self
                     .workers
                     .get_mut(&worker)
                     .expect("assign to a live worker");
-                let per_ms = (w.speed * w.threads as u64).max(1) as u128;
-                let ms = ((stop - start) / per_ms).min(60_000) as u64;
-                let at = self.now + Duration::from_millis(ms + 1);
+                let ms = ((stop - start) / w.speed as u128).min(60_000) as u64;
+                let lane = (0..w.lanes.len())
+                    .min_by_key(|&i| w.lanes[i])
+                    .expect("at least one thread");
+                let at = w.lanes[lane].max(self.now) + Duration::from_millis(ms + 1);
+                w.lanes[lane] = at;
                 w.held.push((chunk, start, stop, at));
             }
             Action::Cancel { worker, chunk } => {
@@ -134,6 +165,8 @@ impl Sim {
                 self.expect_chunk += 1;
                 self.expect_next = stop.wrapping_add(1);
                 self.writes += 1;
+                self.longest_stall = self.longest_stall.max(self.now - self.last_write);
+                self.last_write = self.now;
             }
             Action::Drop { worker, reason } => {
                 let w = self.workers.remove(&worker).expect("drop a live worker");
@@ -143,6 +176,10 @@ impl Sim {
                     }
                     DropReason::BadResult(_) => {
                         assert_eq!(w.kind, Kind::Liar, "only liars send bad results")
+                    }
+                    DropReason::MissedDeadlines(_) => {
+                        assert_eq!(w.kind, Kind::Zombie, "only zombies miss deadlines");
+                        self.zombies_dropped += 1;
                     }
                 }
                 self.drops += 1;
@@ -159,18 +196,24 @@ impl Sim {
     }
 
     fn join(&mut self) {
-        let id = self.next_worker;
-        self.next_worker += 1;
         let kind = match self.rng.below(100) {
             0..=7 => Kind::Hung,
             8..=13 => Kind::Liar,
+            14..=19 => Kind::Zombie,
             _ => Kind::Honest,
         };
         let threads = 1 + self.rng.below(8) as u32;
         let speed = 1 + self.rng.below(400);
+        self.join_as(kind, threads, speed);
+    }
+
+    fn join_as(&mut self, kind: Kind, threads: u32, speed: u64) {
+        let id = self.next_worker;
+        self.next_worker += 1;
         let w = SimWorker {
             threads,
             speed,
+            lanes: vec![self.now; threads as usize],
             held: Vec::new(),
             kind,
             last_beat: self.now,
@@ -180,6 +223,8 @@ impl Sim {
             worker: id,
             threads,
             name: format!("w{id}"),
+            addr: std::net::IpAddr::from([10, 0, (id >> 8) as u8, id as u8]),
+            kernels: 0,
         });
     }
 
@@ -190,10 +235,10 @@ impl Sim {
             .values()
             .filter(|w| w.kind == Kind::Honest)
             .count();
-        if honest == 0 || self.rng.chance(3) {
+        if !self.fixed && (honest == 0 || self.rng.chance(3)) {
             self.join();
         }
-        if !self.workers.is_empty() && self.rng.chance(2) {
+        if !self.fixed && !self.workers.is_empty() && self.rng.chance(self.crash_percent) {
             // A crash or disconnect: the master sees EOF.
             let ids: Vec<WorkerId> = self.workers.keys().copied().collect();
             let id = ids[self.rng.below(ids.len() as u64) as usize];
@@ -208,6 +253,7 @@ impl Sim {
             if w.kind == Kind::Hung {
                 continue;
             }
+            let zombie = w.kind == Kind::Zombie;
             let threads = w.threads;
             if self.now >= w.last_beat + Duration::from_millis(200) || self.rng.chance(30) {
                 w.last_beat = self.now;
@@ -219,6 +265,9 @@ impl Sim {
             let Some(w) = self.workers.get_mut(&id) else {
                 continue;
             };
+            if zombie {
+                continue;
+            }
             // Finish any chunk whose time has come, in random order among them.
             let ready: Vec<usize> = (0..w.held.len())
                 .filter(|&i| w.held[i].3 <= self.now)
@@ -236,13 +285,15 @@ impl Sim {
             // results overshoot the scheduler's estimates.
             let bytes = ((stop - start) as f64 / (start as f64).ln() * 1.6) as u64 + 8;
             self.max_result = self.max_result.max(bytes);
-            let compute = Duration::from_millis(self.rng.below(300));
+            // Time on one thread, as a real worker reports it.
+            let compute = Duration::from_millis(((stop - start) / w.speed as u128) as u64 + 1);
             self.feed(Event::Result {
                 worker: id,
                 chunk,
                 start,
                 stop,
                 count: 1,
+                digest: 0,
                 compute,
                 bytes,
                 payload: (start, stop),
@@ -254,11 +305,16 @@ impl Sim {
     }
 }
 
-fn run_seed(seed: u64, start: u128, stop: u128) -> (u64, u64) {
+fn run_seed(seed: u64, start: u128, stop: u128) -> Sim {
     let mut sim = Sim::new(seed, start, stop);
+    finish(&mut sim, seed);
+    sim
+}
+
+fn finish(sim: &mut Sim, seed: u64) {
     for _ in 0..200_000 {
         if sim.done {
-            return (sim.writes, sim.drops);
+            return;
         }
         sim.step();
     }
@@ -273,10 +329,49 @@ fn many_seeds_small_ranges() {
     let mut drops = 0;
     for seed in 0..300 {
         let len = 1 + (seed * 7919) % 200_000;
-        let (_, d) = run_seed(seed, 1000, 1000 + len as u128);
-        drops += d;
+        drops += run_seed(seed, 1000, 1000 + len as u128).drops;
     }
     assert!(drops > 0, "the simulation should exercise drops");
+}
+
+#[test]
+fn zombies_in_longer_seeded_jobs_are_dropped_at_their_deadlines() {
+    let mut zombies = 0;
+    for seed in 3000..3030 {
+        let mut sim = Sim::new(seed, 1 << 40, (1 << 40) + 10_000_000);
+        sim.crash_percent = 0;
+        finish(&mut sim, seed);
+        zombies += sim.zombies_dropped;
+    }
+    assert!(zombies > 0, "no zombie was dropped for missed deadlines");
+}
+
+#[test]
+fn one_zombie_and_one_honest_worker_finish_without_a_long_stall() {
+    for seed in 0..20 {
+        let mut sim = Sim::new(seed, 10_000, 2_000_000);
+        sim.s.config_mut().assumed_rate = 100_000.0;
+        // A buffer big enough that the honest worker never runs idle before the end:
+        // only the deadlines can take the zombie's chunks from it.
+        sim.s.config_mut().max_buffer_bytes = 1 << 30;
+        sim.cap = 1 << 30;
+        sim.fixed = true;
+        // The zombie joins first, so it holds the job's first chunks.
+        sim.join_as(Kind::Zombie, 2, 100);
+        sim.join_as(Kind::Honest, 2, 100);
+        finish(&mut sim, seed);
+        assert_eq!(
+            sim.zombies_dropped, 1,
+            "seed {seed}: the zombie was dropped"
+        );
+        // Its chunks are copied at their deadline (a few seconds here), not when the
+        // honest worker runs out of other work (about 10 s of it).
+        assert!(
+            sim.longest_stall < Duration::from_secs(5),
+            "seed {seed}: output stalled for {:?}",
+            sim.longest_stall
+        );
+    }
 }
 
 #[test]
@@ -308,6 +403,8 @@ fn late_head_chunk_goes_to_an_idle_worker_at_the_cap() {
             worker: 1,
             threads: 1,
             name: "slow".into(),
+            addr: std::net::IpAddr::from([127, 0, 0, 1]),
+            kernels: 0,
         },
         t,
     );
@@ -318,6 +415,8 @@ fn late_head_chunk_goes_to_an_idle_worker_at_the_cap() {
             worker: 2,
             threads: 1,
             name: "fast".into(),
+            addr: std::net::IpAddr::from([127, 0, 0, 1]),
+            kernels: 0,
         },
         t,
     );
@@ -331,6 +430,7 @@ fn late_head_chunk_goes_to_an_idle_worker_at_the_cap() {
                 chunk,
                 start,
                 stop,
+                ..
             } => Some((*chunk, *start, *stop)),
             _ => None,
         })
@@ -346,6 +446,7 @@ fn late_head_chunk_goes_to_an_idle_worker_at_the_cap() {
             start,
             stop,
             count: 0,
+            digest: 0,
             compute: Duration::from_millis(5),
             bytes: 800,
             payload: 0,
@@ -356,6 +457,7 @@ fn late_head_chunk_goes_to_an_idle_worker_at_the_cap() {
                 chunk,
                 start,
                 stop,
+                ..
             } = a
             {
                 got_head |= chunk == held_slow[0];
@@ -383,6 +485,8 @@ fn first_result_wins_and_other_holder_is_cancelled() {
             worker: 1,
             threads: 1,
             name: "a".into(),
+            addr: std::net::IpAddr::from([127, 0, 0, 1]),
+            kernels: 0,
         },
         t,
     );
@@ -391,6 +495,8 @@ fn first_result_wins_and_other_holder_is_cancelled() {
             worker: 2,
             threads: 1,
             name: "b".into(),
+            addr: std::net::IpAddr::from([127, 0, 0, 1]),
+            kernels: 0,
         },
         t,
     );
@@ -399,7 +505,8 @@ fn first_result_wins_and_other_holder_is_cancelled() {
         worker: 2,
         chunk: 0,
         start: 0,
-        stop: 999
+        stop: 999,
+        kernel: None
     }));
     let res = |worker| Event::Result {
         worker,
@@ -407,6 +514,7 @@ fn first_result_wins_and_other_holder_is_cancelled() {
         start: 0,
         stop: 999,
         count: 168,
+        digest: 1,
         compute: Duration::from_millis(5),
         bytes: 168,
         payload: worker as u8,

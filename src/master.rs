@@ -527,15 +527,36 @@ impl Master {
                             code: ErrorCode::BadResult,
                             message: why.clone(),
                         }),
-                        DropReason::MissedDeadlines(_) => Some(Message::Error {
-                            code: ErrorCode::BadResult,
-                            message: reason.to_string(),
-                        }),
+                        DropReason::MissedDeadlines(_) | DropReason::Quarantined { .. } => {
+                            Some(Message::Error {
+                                code: ErrorCode::BadResult,
+                                message: reason.to_string(),
+                            })
+                        }
                         DropReason::Silent(_) => None,
                     };
                     self.disconnect(worker, &reason.to_string(), reply);
                 }
                 Action::Done => self.done = true,
+                Action::Quarantine {
+                    worker,
+                    name,
+                    addr,
+                    reason,
+                } => {
+                    warn!("master: {name}@{addr} quarantined for this job: {reason}");
+                    if let Some(worker) = worker {
+                        let reply = Message::Error {
+                            code: ErrorCode::BadResult,
+                            message: format!("quarantined: {reason}"),
+                        };
+                        self.disconnect(worker, &format!("quarantined: {reason}"), Some(reply));
+                    }
+                }
+                Action::SetThreads { worker, threads } => {
+                    self.send(worker, &Message::SetThreads { threads })
+                }
+                Action::Warn(text) => warn!("master: {text}"),
             }
         }
         Ok(())

@@ -1,12 +1,15 @@
 //! Deterministic simulation of the scheduler: seeded random joins, crashes, hangs,
 //! zombies (heartbeats, no results), slow and fast workers, results out of order and
-//! lying workers. After every step:
+//! lying workers: a shifted range, and, with redundancy K = 2 or 3 or spot checks, wrong
+//! answers (a dropped prime, an added composite, a wrong count, a consistent but wrong
+//! digest) and colluders (fewer than K, all giving the same wrong answer). Workers
+//! also leave mid-vote. After every step:
 //! chunks are written exactly once, in order, with the right content, contiguous from
 //! the job's start; the reorder buffer stays within its bound; and every job ends with
 //! the whole range written.
 
 use primecluster::schedule::{Action, ChunkId, Config, DropReason, Event, Scheduler, WorkerId};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 mod reference;
@@ -21,6 +24,51 @@ enum Kind {
     Liar,
     /// Heartbeats but never returns a result: only chunk deadlines find it.
     Zombie,
+    /// Right range, wrong answer.
+    Lie(Lie),
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Lie {
+    /// One prime left out (which one differs per liar): count - 1, another digest.
+    DropPrime,
+    /// One composite added: count + 1, another digest.
+    AddComposite,
+    /// The right primes with a wrong count.
+    WrongCount,
+    /// The right count, a digest of other numbers.
+    WrongDigest,
+    /// Every colluder gives the same wrong answer.
+    Collude,
+}
+
+/// What the simulation mixes in besides honest, hung, zombie and range liars.
+#[derive(Clone, Copy, Debug)]
+struct Mix {
+    redundancy: u32,
+    spot_check: f64,
+    /// Workers that give wrong answers join (only where votes can catch them).
+    answer_liars: bool,
+    /// At most this many colluders join over the whole job (fewer than K).
+    colluders: u32,
+}
+
+const PLAIN: Mix = Mix {
+    redundancy: 1,
+    spot_check: 0.0,
+    answer_liars: false,
+    colluders: 0,
+};
+
+/// The right (count, digest) of a chunk: any function of its range will do.
+fn truth(start: u128, stop: u128) -> (u64, u64) {
+    let h = |x: u128| {
+        let mut z = (x as u64) ^ ((x >> 64) as u64).rotate_left(17);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    (10 + h(start) % 1000, h(start ^ stop.rotate_left(7)))
 }
 
 struct SimWorker {
@@ -36,9 +84,9 @@ struct SimWorker {
     last_beat: Duration,
 }
 
-/// The payload a result carries in the simulation: its own range, so a write can be
-/// checked against the chunk it claims to be.
-type Payload = (u128, u128);
+/// The payload a result carries in the simulation: its own range and digest, so a write
+/// can be checked against the chunk it claims to be and its right content.
+type Payload = (u128, u128, u64);
 
 struct Sim {
     rng: Rng,
@@ -62,10 +110,24 @@ struct Sim {
     /// The longest time between two writes (or from the start to the first).
     longest_stall: Duration,
     last_write: Duration,
+    mix: Mix,
+    /// Every worker that ever joined, by id (quarantines may name gone ones).
+    kinds: BTreeMap<WorkerId, Kind>,
+    colluders_joined: u32,
+    /// Workers whose wrong answers reached the scheduler: all must end quarantined.
+    lied: BTreeSet<WorkerId>,
+    quarantined: BTreeSet<WorkerId>,
+    /// Wrong answers sent per chunk not yet written: each may be stored until its vote
+    /// is settled, so the memory bound allows one result each.
+    lies_out: BTreeMap<ChunkId, u64>,
 }
 
 impl Sim {
     fn new(seed: u64, start: u128, stop: u128) -> Self {
+        Self::with_mix(seed, start, stop, PLAIN)
+    }
+
+    fn with_mix(seed: u64, start: u128, stop: u128, mix: Mix) -> Self {
         let mut rng = Rng::xorshift(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
         let mut cfg = Config::new(start, stop, true);
         cfg.initial_width = 1 + rng.below(5000) as u128;
@@ -83,6 +145,9 @@ impl Sim {
         // The slowest simulated thread does 1 number per ms; assuming up to 10 times
         // that must not drop an honest worker (each miss halves the rate assumed).
         cfg.assumed_rate = 1000.0 * (1 + rng.below(10)) as f64;
+        cfg.redundancy = mix.redundancy;
+        cfg.spot_check = mix.spot_check;
+        cfg.seed = seed;
         let cap = cfg.max_buffer_bytes;
         Sim {
             rng,
@@ -103,6 +168,12 @@ impl Sim {
             crash_percent: 2,
             longest_stall: Duration::ZERO,
             last_write: Duration::ZERO,
+            mix,
+            kinds: BTreeMap::new(),
+            colluders_joined: 0,
+            lied: BTreeSet::new(),
+            quarantined: BTreeSet::new(),
+            lies_out: BTreeMap::new(),
         }
     }
 
@@ -113,8 +184,9 @@ impl Sim {
         }
         // The memory bound: chunks are cut against estimates; a result may be up to
         // ~1.5x its estimate here, and the first chunk is always allowed.
+        let lies: u64 = self.lies_out.values().sum();
         assert!(
-            self.s.buffered_bytes() <= 2 * self.cap + self.max_result,
+            self.s.buffered_bytes() <= 2 * self.cap + self.max_result * (1 + lies),
             "buffer {} over bound (cap {})",
             self.s.buffered_bytes(),
             self.cap
@@ -152,8 +224,8 @@ impl Sim {
                 chunk,
                 start,
                 stop,
+                count,
                 payload,
-                ..
             } => {
                 assert!(!self.done, "write after done");
                 assert_eq!(
@@ -161,7 +233,14 @@ impl Sim {
                     "chunks written in order, each once"
                 );
                 assert_eq!(start, self.expect_next, "no gap, no overlap");
-                assert_eq!(payload, (start, stop), "content of chunk {chunk}");
+                let (right_count, right_digest) = truth(start, stop);
+                assert_eq!(
+                    payload,
+                    (start, stop, right_digest),
+                    "content of chunk {chunk}"
+                );
+                assert_eq!(count, right_count, "count of chunk {chunk}");
+                self.lies_out.remove(&chunk);
                 self.expect_chunk += 1;
                 self.expect_next = stop.wrapping_add(1);
                 self.writes += 1;
@@ -181,10 +260,27 @@ impl Sim {
                         assert_eq!(w.kind, Kind::Zombie, "only zombies miss deadlines");
                         self.zombies_dropped += 1;
                     }
+                    DropReason::Quarantined { .. } => panic!("no worker joins twice here"),
                 }
                 self.drops += 1;
             }
+            Action::Quarantine { worker, name, .. } => {
+                let id: WorkerId = name[1..].parse().expect("names are w<id>");
+                assert_eq!(worker.is_some(), self.workers.contains_key(&id));
+                assert!(
+                    matches!(self.kinds[&id], Kind::Lie(_)),
+                    "{name} ({:?}) quarantined",
+                    self.kinds[&id]
+                );
+                assert!(self.quarantined.insert(id), "{name} quarantined twice");
+                self.workers.remove(&id);
+            }
+            Action::SetThreads { .. } => panic!("no set-threads asked for"),
+            Action::Warn(_) => {}
             Action::Done => {
+                for id in &self.lied {
+                    assert!(self.quarantined.contains(id), "liar w{id} not quarantined");
+                }
                 assert_eq!(
                     self.expect_next,
                     self.stop.wrapping_add(1),
@@ -200,6 +296,20 @@ impl Sim {
             0..=7 => Kind::Hung,
             8..=13 => Kind::Liar,
             14..=19 => Kind::Zombie,
+            20..=31 if self.mix.answer_liars => {
+                let lie = match self.rng.below(5) {
+                    0 => Lie::DropPrime,
+                    1 => Lie::AddComposite,
+                    2 => Lie::WrongCount,
+                    3 => Lie::WrongDigest,
+                    _ if self.colluders_joined < self.mix.colluders => {
+                        self.colluders_joined += 1;
+                        Lie::Collude
+                    }
+                    _ => Lie::WrongDigest,
+                };
+                Kind::Lie(lie)
+            }
             _ => Kind::Honest,
         };
         let threads = 1 + self.rng.below(8) as u32;
@@ -219,6 +329,7 @@ impl Sim {
             last_beat: self.now,
         };
         self.workers.insert(id, w);
+        self.kinds.insert(id, kind);
         self.feed(Event::Joined {
             worker: id,
             threads,
@@ -287,16 +398,31 @@ impl Sim {
             self.max_result = self.max_result.max(bytes);
             // Time on one thread, as a real worker reports it.
             let compute = Duration::from_millis(((stop - start) / w.speed as u128) as u64 + 1);
+            let (mut count, mut digest) = truth(start, stop);
+            // A liar's own salt: two liars of one kind still disagree.
+            let salt = 0x1000 + id as u64;
+            match kind {
+                Kind::Lie(Lie::DropPrime) => (count, digest) = (count - 1, digest ^ salt),
+                Kind::Lie(Lie::AddComposite) => (count, digest) = (count + 1, digest ^ salt),
+                Kind::Lie(Lie::WrongCount) => count += 1 + id as u64,
+                Kind::Lie(Lie::WrongDigest) => digest ^= salt,
+                Kind::Lie(Lie::Collude) => digest ^= 0x0c01_10de,
+                _ => {}
+            }
+            if matches!(kind, Kind::Lie(_)) {
+                self.lied.insert(id);
+                *self.lies_out.entry(chunk).or_default() += 1;
+            }
             self.feed(Event::Result {
                 worker: id,
                 chunk,
                 start,
                 stop,
-                count: 1,
-                digest: 0,
+                count,
+                digest,
                 compute,
                 bytes,
-                payload: (start, stop),
+                payload: (start, stop, digest),
             });
         }
         if self.s.next_deadline().is_some_and(|d| d <= self.now) {
@@ -530,4 +656,68 @@ fn first_result_wins_and_other_holder_is_cancelled() {
     assert!(acts.contains(&Action::Done));
     // The cancelled holder's late result is ignored, not an error.
     assert!(s.on(res(1), t).is_empty());
+}
+
+/// Runs seeds with `mix` and returns (liars quarantined, warnings-free writes).
+fn run_mix(mix: Mix, seeds: std::ops::Range<u64>) -> (usize, u64) {
+    let (mut quarantined, mut writes) = (0, 0);
+    for seed in seeds {
+        let len = 20_000 + (seed * 7919) % 300_000;
+        let mut sim = Sim::with_mix(seed, 5000, 5000 + len as u128, mix);
+        finish(&mut sim, seed);
+        quarantined += sim.quarantined.len();
+        writes += sim.writes;
+    }
+    (quarantined, writes)
+}
+
+#[test]
+fn redundancy_two_writes_only_the_honest_answer_and_quarantines_liars() {
+    let mix = Mix {
+        redundancy: 2,
+        spot_check: 0.0,
+        answer_liars: true,
+        colluders: 1,
+    };
+    let (q, w) = run_mix(mix, 0..150);
+    assert!(q > 20, "only {q} liars quarantined");
+    assert!(w > 0);
+}
+
+#[test]
+fn redundancy_three_outvotes_two_colluders() {
+    let mix = Mix {
+        redundancy: 3,
+        spot_check: 0.0,
+        answer_liars: true,
+        colluders: 2,
+    };
+    let (q, _) = run_mix(mix, 100..250);
+    assert!(q > 20, "only {q} liars quarantined");
+}
+
+#[test]
+fn spot_checks_catch_liars_at_redundancy_one() {
+    let mix = Mix {
+        redundancy: 1,
+        spot_check: 0.1,
+        answer_liars: true,
+        colluders: 1,
+    };
+    let (q, _) = run_mix(mix, 200..350);
+    assert!(q > 20, "only {q} liars quarantined");
+}
+
+#[test]
+fn redundancy_without_liars_quarantines_no_one() {
+    for k in 1..=5 {
+        let mix = Mix {
+            redundancy: k,
+            spot_check: if k == 1 { 0.5 } else { 0.0 },
+            answer_liars: false,
+            colluders: 0,
+        };
+        let (q, _) = run_mix(mix, 300..330);
+        assert_eq!(q, 0, "K = {k}");
+    }
 }

@@ -20,12 +20,27 @@
 //!   (the first valid result wins); a worker that misses [`Config::max_missed`] deadlines
 //!   in a row, with no result between, is dropped ([`DropReason::MissedDeadlines`]).
 //!   So a worker that heartbeats but never answers (a zombie) cannot stall the output.
-//! - Results are written ([`Action::Write`]) strictly in chunk order, each chunk once.
-//! - Memory: results waiting for their turn plus the estimated size of chunks still out
-//!   stay within [`Config::max_buffer_bytes`]; at that cap no chunk past the head is
-//!   cut. An idle worker is given a copy of the oldest unfinished chunk (the late head,
-//!   or a straggler at the end of the range); the first valid result wins and the other
+//! - Results are written ([`Action::Write`]) strictly in chunk order, each chunk once,
+//!   and only once its vote is settled ([`quorum`]): [`Config::redundancy`] distinct
+//!   workers (name and address) agree on (count, digest) and are a strict majority of
+//!   those who answered. Copies go to distinct hosts (addresses) while enough are
+//!   connected, else to distinct workers with one [`Action::Warn`]; when workers offer
+//!   several kernels, copies of a chunk use different ones ([`Action::Assign::kernel`]).
+//! - Spot checks (redundancy 1, [`Config::spot_check`] > 0): a worker's results until
+//!   [`SPOT_CHECK_FIRST`] of them were confirmed by another worker, then a
+//!   seeded-random fraction, need a second agreeing worker before they are written.
+//! - On disagreement more copies go out until a strict majority agrees. Each worker
+//!   whose answer lost is quarantined for the job ([`Action::Quarantine`]): dropped,
+//!   its name and address refused when it joins again, its other unwritten answers
+//!   discarded and those chunks voted on again. Workers that left keep their votes.
+//! - Memory: results waiting for their turn or for a quorum (one payload per distinct
+//!   answer: agreeing copies are stored once) plus the estimated size of chunks still
+//!   out stay within [`Config::max_buffer_bytes`]; at that cap no chunk past the head
+//!   is cut. An idle worker is given a copy of the oldest unfinished chunk (the late
+//!   head, or a straggler at the end of the range); once the vote is settled the other
 //!   holders get [`Action::Cancel`].
+//! - Threads set through [`Event::SetThreads`] are remembered per name and address and
+//!   sent again ([`Action::SetThreads`]) when that worker joins again.
 //! - A worker that leaves, or is silent past [`Config::heartbeat_timeout`], gives its
 //!   unfinished chunks back; they are handed out again before anything new is cut.
 //! - A result for a chunk the worker does not hold, or whose range differs from the
@@ -35,9 +50,23 @@
 //! The payload `P` (the gap-encoded primes, in the master) is opaque here: the master
 //! checks its contents before it reaches the scheduler.
 
-use std::collections::{BTreeMap, BTreeSet};
+pub mod quorum;
+
+use quorum::{Answer, Verdict};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::IpAddr;
 use std::time::Duration;
+
+/// With spot checks on, this many of a worker's first results are all checked.
+pub const SPOT_CHECK_FIRST: u64 = 8;
+
+/// Workers that left or were quarantined, kept for [`Scheduler::workers`]: enough to
+/// show a cluster's recent history without letting reconnect storms grow memory.
+const GONE_KEPT: usize = 64;
+
+/// Most copies of a chunk: redundancy 5 plus room for the copies a disagreement asks
+/// for. Past it the chunk waits for those out to answer.
+const MAX_COPIES: usize = 16;
 
 /// Most chunks one worker holds at once. A worker may claim up to 1024 threads; at
 /// `threads * 1.5` it would take 1536 chunks, most of the job's memory budget and of the
@@ -82,6 +111,14 @@ pub struct Config {
     pub deadline_factor: f64,
     /// Deadlines missed in a row, with no result between, that drop a worker.
     pub max_missed: u32,
+    /// Distinct workers that must agree on each chunk (1..=5; clamped).
+    pub redundancy: u32,
+    /// With redundancy 1: the fraction of results (after a worker's first
+    /// [`SPOT_CHECK_FIRST`], which are all checked) also computed by another worker;
+    /// 0 turns spot checks off. Clamped to 0..=1.
+    pub spot_check: f64,
+    /// Seed for the spot checks' random choice (the scheduler reads no OS randomness).
+    pub seed: u64,
 }
 
 impl Config {
@@ -105,6 +142,9 @@ impl Config {
             assumed_rate: 1e5,
             deadline_factor: 4.0,
             max_missed: 3,
+            redundancy: 1,
+            spot_check: 0.0,
+            seed: 0x5eed,
         }
     }
 }
@@ -143,6 +183,12 @@ pub enum Event<P> {
     },
     /// Time passed (the deadline from [`Scheduler::next_deadline`] was reached).
     Tick,
+    /// Set the threads of one worker (`Some(id)`) or of all: remembered by name and
+    /// address across reconnects.
+    SetThreads {
+        worker: Option<WorkerId>,
+        threads: u32,
+    },
 }
 
 /// What the master must do.
@@ -174,6 +220,20 @@ pub enum Action<P> {
     },
     /// Every chunk is written: tell the workers and finish.
     Done,
+    /// Drop this worker for the job: its answer lost a vote. Remember `name` and
+    /// `addr` and refuse them at hello; `worker` is `None` when it is not connected
+    /// (it left before the vote was settled).
+    Quarantine {
+        worker: Option<WorkerId>,
+        name: String,
+        addr: IpAddr,
+        reason: String,
+    },
+    /// Send a set-threads frame (a control request, or a remembered setting for a
+    /// worker that joined again).
+    SetThreads { worker: WorkerId, threads: u32 },
+    /// Something the operator should know (logged once per occurrence).
+    Warn(String),
 }
 
 /// Why the scheduler drops a worker.
@@ -185,6 +245,8 @@ pub enum DropReason {
     BadResult(String),
     /// It kept heartbeating but let this many chunk deadlines pass in a row.
     MissedDeadlines(u32),
+    /// Its name and address were quarantined earlier in this job.
+    Quarantined { name: String, addr: IpAddr },
 }
 
 impl std::fmt::Display for DropReason {
@@ -196,23 +258,73 @@ impl std::fmt::Display for DropReason {
                 f,
                 "missed {n} chunk deadlines in a row while heartbeating (no results)"
             ),
+            DropReason::Quarantined { name, addr } => write!(
+                f,
+                "{name}@{addr} is quarantined for this job (a result of it lost a vote)"
+            ),
         }
     }
 }
+
+/// A worker's identity across connections: its name and address.
+type Key = (String, IpAddr);
 
 struct Chunk<P> {
     start: u128,
     stop: u128,
     est_bytes: u64,
-    holders: Vec<WorkerId>,
-    result: Option<Finished<P>>,
+    /// Workers computing it now, with the kernel each was asked to use.
+    holders: Vec<(WorkerId, Option<u8>)>,
+    /// Holders told to cancel once the vote was settled: their late results are
+    /// ignored, even if the vote is opened again by a quarantine.
+    cancelled: Vec<WorkerId>,
+    /// One per distinct worker that answered (workers that left keep their vote).
+    votes: Vec<Vote>,
+    /// One payload per distinct answer: agreeing copies are stored once.
+    answers: Vec<Stored<P>>,
+    /// Agreeing votes it needs: the redundancy, or 2 once picked for a spot check.
+    required: u32,
+    /// The winning answer, once the vote is settled; it waits for its turn.
+    accepted: Option<Answer>,
 }
 
-struct Finished<P> {
-    worker: WorkerId,
-    count: u64,
+struct Vote {
+    key: Key,
+    answer: Answer,
+    kernel: Option<u8>,
+}
+
+struct Stored<P> {
+    answer: Answer,
     bytes: u64,
     payload: P,
+}
+
+impl<P> Chunk<P> {
+    fn verdict(&self) -> Verdict {
+        let answers: Vec<Answer> = self.votes.iter().map(|v| v.answer).collect();
+        quorum::verdict(&answers, self.required)
+    }
+
+    /// More votes the vote needs, 0 once settled.
+    fn needed(&self) -> usize {
+        match (self.accepted, self.verdict()) {
+            (None, Verdict::Open(n)) => n as usize,
+            _ => 0,
+        }
+    }
+
+    /// Copies still to hand out: what the vote needs beyond the copies out, within
+    /// [`MAX_COPIES`].
+    fn wanted(&self) -> usize {
+        let out = self.holders.len();
+        let room = MAX_COPIES.saturating_sub(out + self.votes.len());
+        self.needed().saturating_sub(out).min(room)
+    }
+
+    fn holds(&self, worker: WorkerId) -> bool {
+        self.holders.iter().any(|&(h, _)| h == worker)
+    }
 }
 
 /// A chunk as one worker holds it.
@@ -224,8 +336,9 @@ struct Hold {
 }
 
 struct Worker {
-    name: String,
-    addr: IpAddr,
+    key: Key,
+    /// Bit i set: it has kernel code i.
+    kernels: u32,
     threads: u32,
     held: BTreeMap<ChunkId, Hold>,
     last_heard: Duration,
@@ -233,6 +346,14 @@ struct Worker {
     rate: Option<f64>,
     /// Deadlines missed since its last result.
     misses: u32,
+    /// Results it returned for chunks it held (spot checks count them).
+    results: u64,
+    /// Numbers in those results.
+    numbers: u128,
+    /// Its answers that another worker confirmed (a vote needing 2 or more that it
+    /// won): with spot checks, every result is checked until there are
+    /// [`SPOT_CHECK_FIRST`] of these.
+    confirmed: u64,
 }
 
 impl Worker {
@@ -252,9 +373,48 @@ impl Worker {
 pub struct Share {
     pub name: String,
     pub addr: IpAddr,
-    /// Numbers in the chunks of this worker that were written.
+    /// Numbers in the written chunks this worker computed (with redundancy, each
+    /// agreeing worker is counted).
     pub numbers: u128,
     pub chunks: u64,
+}
+
+/// Whether a worker is connected, quarantined or gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkerState {
+    Active,
+    Quarantined,
+    Lost,
+}
+
+impl std::fmt::Display for WorkerState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            WorkerState::Active => "active",
+            WorkerState::Quarantined => "quarantined",
+            WorkerState::Lost => "lost",
+        })
+    }
+}
+
+/// One worker as `status` shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkerStatus {
+    pub id: WorkerId,
+    pub name: String,
+    pub addr: IpAddr,
+    pub threads: u32,
+    /// Chunks it holds now.
+    pub held: usize,
+    /// Results it returned.
+    pub chunks_done: u64,
+    /// Numbers in those results.
+    pub numbers_done: u128,
+    /// Numbers per second over all its threads, once a result has shown it.
+    pub rate: Option<f64>,
+    /// When it was last heard from (the scheduler's `now`).
+    pub last_heard: Duration,
+    pub state: WorkerState,
 }
 
 /// Progress figures for the master's display.
@@ -279,27 +439,45 @@ pub struct Scheduler<P> {
     /// Lowest chunk not yet written.
     head: ChunkId,
     chunks: BTreeMap<ChunkId, Chunk<P>>,
-    /// Cut chunks with no holder and no result, handed out lowest first.
+    /// Chunks whose vote wants more copies than are out, handed out lowest first.
     pending: BTreeSet<ChunkId>,
     /// Chunks without a result whose every holder let its deadline pass: copied to
     /// another worker before anything new is cut.
     overdue: BTreeSet<ChunkId>,
     workers: BTreeMap<WorkerId, Worker>,
-    /// Bytes of results waiting for their turn.
+    /// Workers that left or were quarantined, newest last, at most [`GONE_KEPT`].
+    gone: VecDeque<WorkerStatus>,
+    /// Names and addresses refused for the rest of the job.
+    quarantined: BTreeSet<Key>,
+    /// Threads set by control, per name and address.
+    threads_for: BTreeMap<Key, u32>,
+    /// Bytes of results waiting for their turn or their quorum.
     buffered: u64,
-    /// Estimated bytes of chunks cut but without a result.
+    /// Estimated bytes of chunks cut but not settled.
     reserved: u64,
     done_sent: bool,
+    /// Whether the "too few hosts" warning was given.
+    warned_hosts: bool,
     numbers_done: u128,
     primes: u64,
     /// Keyed by name and address: workers with the same host name stay apart.
-    shares: BTreeMap<(String, IpAddr), Share>,
+    shares: BTreeMap<Key, Share>,
+    /// xorshift64 state for spot checks.
+    rng: u64,
 }
 
 impl<P> Scheduler<P> {
     /// A scheduler for the job in `cfg`. An empty job (start > stop) is done at once.
-    pub fn new(cfg: Config) -> Self {
+    /// Redundancy is clamped to 1..=5 and the spot-check fraction to 0..=1.
+    pub fn new(mut cfg: Config) -> Self {
+        cfg.redundancy = cfg.redundancy.clamp(1, 5);
+        cfg.spot_check = if cfg.spot_check.is_nan() {
+            0.0
+        } else {
+            cfg.spot_check.clamp(0.0, 1.0)
+        };
         let next_cut = (cfg.start <= cfg.stop).then_some(cfg.start);
+        let rng = cfg.seed | 1;
         Scheduler {
             cfg,
             next_cut,
@@ -309,12 +487,17 @@ impl<P> Scheduler<P> {
             pending: BTreeSet::new(),
             overdue: BTreeSet::new(),
             workers: BTreeMap::new(),
+            gone: VecDeque::new(),
+            quarantined: BTreeSet::new(),
+            threads_for: BTreeMap::new(),
             buffered: 0,
             reserved: 0,
             done_sent: false,
+            warned_hosts: false,
             numbers_done: 0,
             primes: 0,
             shares: BTreeMap::new(),
+            rng,
         }
     }
 
@@ -332,23 +515,9 @@ impl<P> Scheduler<P> {
                 threads,
                 name,
                 addr,
-                kernels: _,
-            } => {
-                let w = Worker {
-                    name,
-                    addr,
-                    threads,
-                    held: BTreeMap::new(),
-                    last_heard: now,
-                    rate: None,
-                    misses: 0,
-                };
-                if let Some(old) = self.workers.insert(worker, w) {
-                    // A reused id would be a master bug; never lose the old chunks.
-                    self.release(worker, old.held.into_keys());
-                }
-            }
-            Event::Left { worker } => self.remove(worker),
+                kernels,
+            } => self.join(worker, threads, (name, addr), kernels, now, &mut out),
+            Event::Left { worker } => self.remove(worker, WorkerState::Lost),
             Event::Heard { worker, threads } => {
                 if let Some(w) = self.workers.get_mut(&worker) {
                     w.last_heard = now;
@@ -361,7 +530,7 @@ impl<P> Scheduler<P> {
                 start,
                 stop,
                 count,
-                digest: _,
+                digest,
                 compute,
                 bytes,
                 payload,
@@ -369,15 +538,15 @@ impl<P> Scheduler<P> {
                 if let Some(w) = self.workers.get_mut(&worker) {
                     w.last_heard = now;
                 }
-                let result = Finished {
-                    worker,
-                    count,
+                let result = Stored {
+                    answer: (count, digest),
                     bytes,
                     payload,
                 };
                 self.on_result(worker, chunk, (start, stop), compute, result, &mut out);
             }
             Event::Tick => self.expire(now, &mut out),
+            Event::SetThreads { worker, threads } => self.set_threads(worker, threads, &mut out),
         }
         self.fill(now, &mut out);
         if self.is_done() && !self.done_sent {
@@ -428,7 +597,22 @@ impl<P> Scheduler<P> {
         v
     }
 
-    /// Bytes of results waiting for their turn (the reorder buffer).
+    /// Every connected worker (by id), then the last [`GONE_KEPT`] that left or were
+    /// quarantined, oldest first: the rows of `status`.
+    pub fn workers(&self) -> Vec<WorkerStatus> {
+        let live = self
+            .workers
+            .iter()
+            .map(|(&id, w)| status(id, w, WorkerState::Active));
+        live.chain(self.gone.iter().cloned()).collect()
+    }
+
+    /// Whether a worker with this name and address is refused for the job.
+    pub fn is_quarantined(&self, name: &str, addr: IpAddr) -> bool {
+        self.quarantined.contains(&(name.to_string(), addr))
+    }
+
+    /// Bytes of results waiting for their turn or their quorum (the reorder buffer).
     pub fn buffered_bytes(&self) -> u64 {
         self.buffered
     }
@@ -451,13 +635,77 @@ impl<P> Scheduler<P> {
         &mut self.cfg
     }
 
+    fn join(
+        &mut self,
+        worker: WorkerId,
+        threads: u32,
+        key: Key,
+        kernels: u32,
+        now: Duration,
+        out: &mut Vec<Action<P>>,
+    ) {
+        if self.quarantined.contains(&key) {
+            let (name, addr) = key;
+            out.push(Action::Drop {
+                worker,
+                reason: DropReason::Quarantined { name, addr },
+            });
+            return;
+        }
+        let threads = match self.threads_for.get(&key) {
+            Some(&t) => {
+                out.push(Action::SetThreads { worker, threads: t });
+                t
+            }
+            None => threads,
+        };
+        let w = Worker {
+            key,
+            kernels,
+            threads,
+            held: BTreeMap::new(),
+            last_heard: now,
+            rate: None,
+            misses: 0,
+            results: 0,
+            numbers: 0,
+            confirmed: 0,
+        };
+        if let Some(old) = self.workers.insert(worker, w) {
+            // A reused id would be a master bug; never lose the old chunks.
+            self.release(worker, old.held.into_keys());
+        }
+    }
+
+    fn set_threads(&mut self, worker: Option<WorkerId>, threads: u32, out: &mut Vec<Action<P>>) {
+        let threads = threads.max(1);
+        let ids: Vec<WorkerId> = match worker {
+            Some(id) => self
+                .workers
+                .contains_key(&id)
+                .then_some(id)
+                .into_iter()
+                .collect(),
+            None => self.workers.keys().copied().collect(),
+        };
+        for id in ids {
+            let w = self.workers.get_mut(&id).expect("listed above");
+            w.threads = threads;
+            self.threads_for.insert(w.key.clone(), threads);
+            out.push(Action::SetThreads {
+                worker: id,
+                threads,
+            });
+        }
+    }
+
     fn on_result(
         &mut self,
         worker: WorkerId,
         id: ChunkId,
         range: (u128, u128),
         compute: Duration,
-        result: Finished<P>,
+        result: Stored<P>,
         out: &mut Vec<Action<P>>,
     ) {
         if !self.workers.contains_key(&worker) {
@@ -465,14 +713,14 @@ impl<P> Scheduler<P> {
         }
         let Some(chunk) = self.chunks.get_mut(&id) else {
             if id < self.next_id {
-                return; // Written already, from another holder's result.
+                return; // Written already, from other holders' results.
             }
             return self.drop_worker(worker, format!("chunk {id} was never handed out"), out);
         };
-        if chunk.result.is_some() && !chunk.holders.contains(&worker) {
-            return; // Another holder's result was taken; this one was cancelled.
-        }
-        if !chunk.holders.contains(&worker) {
+        if !chunk.holds(worker) {
+            if chunk.cancelled.contains(&worker) {
+                return; // Its vote was settled without it; it was told to cancel.
+            }
             return self.drop_worker(
                 worker,
                 format!("chunk {id} is not assigned to this worker"),
@@ -486,70 +734,218 @@ impl<P> Scheduler<P> {
             );
             return self.drop_worker(worker, why, out);
         }
-        let width = (chunk.stop - chunk.start) as f64 + 1.0;
-        chunk.holders.retain(|&h| h != worker);
-        for &other in &chunk.holders {
+        let width = chunk.stop - chunk.start + 1;
+        let pos = chunk
+            .holders
+            .iter()
+            .position(|&(h, _)| h == worker)
+            .expect("checked above");
+        let (_, kernel) = chunk.holders.remove(pos);
+        let w = self.workers.get_mut(&worker).expect("checked above");
+        w.held.remove(&id);
+        w.misses = 0;
+        w.results += 1;
+        w.numbers += width;
+        let secs = compute.as_secs_f64().max(1e-3);
+        let r = width as f64 / secs;
+        w.rate = Some(w.rate.map_or(r, |old| 0.5 * old + 0.5 * r));
+        // Counted on confirmed answers, not on results sent: a liar's unchecked results
+        // must not make it trusted while its first checks are still open.
+        let novice = w.confirmed < SPOT_CHECK_FIRST;
+        let key = w.key.clone();
+        if chunk.votes.is_empty() && self.cfg.redundancy == 1 && self.cfg.spot_check > 0.0 {
+            // Decided on the first answer, by who gave it: a novice's is always checked.
+            if novice || next_f64(&mut self.rng) < self.cfg.spot_check {
+                chunk.required = 2;
+            }
+        }
+        if chunk.votes.iter().any(|v| v.key == key) {
+            return; // The same worker again, on a new connection: one vote each.
+        }
+        chunk.votes.push(Vote {
+            key,
+            answer: result.answer,
+            kernel,
+        });
+        if !chunk.answers.iter().any(|s| s.answer == result.answer) {
+            self.buffered += result.bytes;
+            chunk.answers.push(result);
+        }
+        self.overdue.remove(&id);
+        let losers = self.settle(id, out);
+        self.quarantine(losers, out);
+        self.write_ready(out);
+    }
+
+    /// Looks at chunk `id`'s vote: if settled, keeps the winning payload, cancels the
+    /// other holders and returns the workers whose answers lost (to quarantine);
+    /// otherwise queues it if it wants more copies.
+    fn settle(&mut self, id: ChunkId, out: &mut Vec<Action<P>>) -> Vec<(Key, String)> {
+        let Some(c) = self.chunks.get_mut(&id) else {
+            return Vec::new();
+        };
+        if c.accepted.is_some() {
+            return Vec::new();
+        }
+        let Verdict::Accept(win) = c.verdict() else {
+            if c.wanted() > 0 {
+                self.pending.insert(id);
+            } else {
+                self.pending.remove(&id);
+            }
+            return Vec::new();
+        };
+        c.accepted = Some(win);
+        self.reserved -= c.est_bytes;
+        let buffered = &mut self.buffered;
+        c.answers.retain(|s| {
+            let keep = s.answer == win;
+            if !keep {
+                *buffered -= s.bytes;
+            }
+            keep
+        });
+        let others: Vec<WorkerId> = c.holders.drain(..).map(|(h, _)| h).collect();
+        c.cancelled.extend(others.iter().copied());
+        let agree = c.votes.iter().filter(|v| v.answer == win).count();
+        if c.required >= 2 {
+            for w in self.workers.values_mut() {
+                if c.votes.iter().any(|v| v.answer == win && v.key == w.key) {
+                    w.confirmed += 1;
+                }
+            }
+        }
+        let losers: Vec<(Key, String)> = c
+            .votes
+            .iter()
+            .filter(|v| v.answer != win)
+            .map(|v| {
+                let why = format!(
+                    "chunk {id} ({}..={}): its answer (count {}, digest {:016x}) lost to \
+                     (count {}, digest {:016x}) given by {agree} workers",
+                    c.start, c.stop, v.answer.0, v.answer.1, win.0, win.1
+                );
+                (v.key.clone(), why)
+            })
+            .collect();
+        for other in others {
             out.push(Action::Cancel {
                 worker: other,
                 chunk: id,
             });
-        }
-        let others = std::mem::take(&mut chunk.holders);
-        self.reserved -= chunk.est_bytes;
-        self.buffered += result.bytes;
-        chunk.result = Some(result);
-        self.overdue.remove(&id);
-        for other in others {
             if let Some(w) = self.workers.get_mut(&other) {
                 w.held.remove(&id);
             }
         }
-        if let Some(w) = self.workers.get_mut(&worker) {
-            w.held.remove(&id);
-            w.misses = 0;
-            let secs = compute.as_secs_f64().max(1e-3);
-            let r = width / secs;
-            w.rate = Some(w.rate.map_or(r, |old| 0.5 * old + 0.5 * r));
-        }
-        self.write_ready(out);
+        self.pending.remove(&id);
+        self.overdue.remove(&id);
+        losers
     }
 
-    /// Writes every finished chunk at the head, in order.
+    /// Quarantines each worker (name and address) in `queue`: drops its connections,
+    /// removes its votes from every chunk not yet written and votes those again, which
+    /// may quarantine more.
+    fn quarantine(&mut self, mut queue: Vec<(Key, String)>, out: &mut Vec<Action<P>>) {
+        while let Some((key, reason)) = queue.pop() {
+            if !self.quarantined.insert(key.clone()) {
+                continue;
+            }
+            let live: Vec<WorkerId> = self
+                .workers
+                .iter()
+                .filter(|(_, w)| w.key == key)
+                .map(|(&id, _)| id)
+                .collect();
+            let (name, addr) = key.clone();
+            if live.is_empty() {
+                out.push(Action::Quarantine {
+                    worker: None,
+                    name: name.clone(),
+                    addr,
+                    reason: reason.clone(),
+                });
+            }
+            for id in live {
+                self.remove(id, WorkerState::Quarantined);
+                out.push(Action::Quarantine {
+                    worker: Some(id),
+                    name: name.clone(),
+                    addr,
+                    reason: reason.clone(),
+                });
+            }
+            let touched: Vec<ChunkId> = self
+                .chunks
+                .iter()
+                .filter(|(_, c)| c.votes.iter().any(|v| v.key == key))
+                .map(|(&id, _)| id)
+                .collect();
+            for id in touched {
+                self.unvote(id, &key);
+                queue.extend(self.settle(id, out));
+            }
+        }
+    }
+
+    /// Removes `key`'s vote from chunk `id`, with any answer nobody else gave; opens
+    /// the vote again if the winner no longer has its quorum.
+    fn unvote(&mut self, id: ChunkId, key: &Key) {
+        let c = self.chunks.get_mut(&id).expect("listed by the caller");
+        c.votes.retain(|v| &v.key != key);
+        let votes = &c.votes;
+        let buffered = &mut self.buffered;
+        c.answers.retain(|s| {
+            let keep = votes.iter().any(|v| v.answer == s.answer);
+            if !keep {
+                *buffered -= s.bytes;
+            }
+            keep
+        });
+        if let Some(win) = c.accepted {
+            if c.verdict() != Verdict::Accept(win) {
+                c.accepted = None;
+                self.reserved += c.est_bytes;
+            }
+        }
+    }
+
+    /// Writes every settled chunk at the head, in order.
     fn write_ready(&mut self, out: &mut Vec<Action<P>>) {
-        while self
-            .chunks
-            .get(&self.head)
-            .is_some_and(|c| c.result.is_some())
-        {
+        while let Some(win) = self.chunks.get(&self.head).and_then(|c| c.accepted) {
             let chunk = self.chunks.remove(&self.head).expect("checked above");
-            let done = chunk.result.expect("checked above");
-            self.buffered -= done.bytes;
-            self.numbers_done += chunk.stop - chunk.start + 1;
-            self.primes += done.count;
-            if let Some(w) = self.workers.get(&done.worker) {
-                let key = (w.name.clone(), w.addr);
-                let share = self.shares.entry(key).or_insert_with(|| Share {
-                    name: w.name.clone(),
-                    addr: w.addr,
+            let width = chunk.stop - chunk.start + 1;
+            self.numbers_done += width;
+            self.primes += win.0;
+            for v in chunk.votes.iter().filter(|v| v.answer == win) {
+                let share = self.shares.entry(v.key.clone()).or_insert_with(|| Share {
+                    name: v.key.0.clone(),
+                    addr: v.key.1,
                     numbers: 0,
                     chunks: 0,
                 });
-                share.numbers += chunk.stop - chunk.start + 1;
+                share.numbers += width;
                 share.chunks += 1;
+            }
+            let mut payload = None;
+            for s in chunk.answers {
+                self.buffered -= s.bytes;
+                if s.answer == win {
+                    payload = Some(s.payload);
+                }
             }
             out.push(Action::Write {
                 chunk: self.head,
                 start: chunk.start,
                 stop: chunk.stop,
-                count: done.count,
-                payload: done.payload,
+                count: win.0,
+                payload: payload.expect("the winning answer is stored"),
             });
             self.head += 1;
         }
     }
 
     fn drop_worker(&mut self, worker: WorkerId, why: String, out: &mut Vec<Action<P>>) {
-        self.remove(worker);
+        self.remove(worker, WorkerState::Lost);
         out.push(Action::Drop {
             worker,
             reason: DropReason::BadResult(why),
@@ -566,7 +962,7 @@ impl<P> Scheduler<P> {
             .map(|(&id, w)| (id, now - w.last_heard))
             .collect();
         for (worker, quiet) in silent {
-            self.remove(worker);
+            self.remove(worker, WorkerState::Lost);
             out.push(Action::Drop {
                 worker,
                 reason: DropReason::Silent(quiet),
@@ -596,7 +992,7 @@ impl<P> Scheduler<P> {
         w.held.get_mut(&id).expect("found above").missed = true;
         if w.misses >= self.cfg.max_missed {
             let n = w.misses;
-            self.remove(worker);
+            self.remove(worker, WorkerState::Lost);
             out.push(Action::Drop {
                 worker,
                 reason: DropReason::MissedDeadlines(n),
@@ -621,19 +1017,19 @@ impl<P> Scheduler<P> {
         }
     }
 
-    /// Puts `id` on the overdue list if it has no result and every holder missed it.
+    /// Puts `id` on the overdue list if it is not settled and every holder missed it.
     fn mark_overdue(&mut self, id: ChunkId) {
         let Some(c) = self.chunks.get(&id) else {
             return;
         };
         let all_missed = !c.holders.is_empty()
-            && c.holders.iter().all(|h| {
+            && c.holders.iter().all(|(h, _)| {
                 self.workers
                     .get(h)
                     .and_then(|w| w.held.get(&id))
                     .is_none_or(|hold| hold.missed)
             });
-        if c.result.is_none() && all_missed {
+        if c.accepted.is_none() && all_missed {
             self.overdue.insert(id);
         }
     }
@@ -655,27 +1051,34 @@ impl<P> Scheduler<P> {
         floor.max(Duration::from_secs_f64(secs.clamp(0.0, 3.2e7)))
     }
 
-    fn remove(&mut self, worker: WorkerId) {
+    fn remove(&mut self, worker: WorkerId, state: WorkerState) {
         if let Some(w) = self.workers.remove(&worker) {
+            let mut row = status(worker, &w, state);
+            row.held = 0;
+            self.gone.push_back(row);
+            if self.gone.len() > GONE_KEPT {
+                self.gone.pop_front();
+            }
             self.release(worker, w.held.into_keys());
         }
     }
 
-    /// Takes `worker` off the chunks it held; those left with no holder are requeued,
+    /// Takes `worker` off the chunks it held; those whose vote wants copies are queued,
     /// those left only with holders that missed them are overdue.
     fn release(&mut self, worker: WorkerId, held: impl IntoIterator<Item = ChunkId>) {
         for id in held {
-            if let Some(c) = self.chunks.get_mut(&id) {
-                c.holders.retain(|&h| h != worker);
-                if c.result.is_some() {
-                    continue;
-                }
-                if c.holders.is_empty() {
-                    self.overdue.remove(&id);
-                    self.pending.insert(id);
-                } else {
-                    self.mark_overdue(id);
-                }
+            let Some(c) = self.chunks.get_mut(&id) else {
+                continue;
+            };
+            c.holders.retain(|&(h, _)| h != worker);
+            if c.accepted.is_some() {
+                continue;
+            }
+            if c.wanted() > 0 {
+                self.overdue.remove(&id);
+                self.pending.insert(id);
+            } else {
+                self.mark_overdue(id);
             }
         }
     }
@@ -694,47 +1097,70 @@ impl<P> Scheduler<P> {
                 let Some(id) = self.pick(worker, idle) else {
                     break;
                 };
-                let span = self.span(worker, id, active);
-                let c = self.chunks.get_mut(&id).expect("picked chunks exist");
-                c.holders.push(worker);
-                self.pending.remove(&id);
-                self.overdue.remove(&id);
-                let (start, stop) = (c.start, c.stop);
-                let hold = Hold {
-                    deadline: now + span,
-                    missed: false,
-                };
-                self.workers
-                    .get_mut(&worker)
-                    .expect("listed above")
-                    .held
-                    .insert(id, hold);
-                out.push(Action::Assign {
-                    worker,
-                    chunk: id,
-                    start,
-                    stop,
-                    kernel: None,
-                });
+                self.assign(worker, id, active, now, out);
             }
         }
     }
 
-    /// The chunk to give `worker` next: requeued work first, then a copy of a chunk
-    /// whose holders all missed its deadline, then a new chunk if the memory cap
-    /// allows, then (only to an idle worker) a copy of the oldest unfinished chunk held
-    /// by one other worker.
-    fn pick(&mut self, worker: WorkerId, idle: bool) -> Option<ChunkId> {
-        if let Some(&id) = self.pending.iter().next() {
-            return Some(id);
+    fn assign(
+        &mut self,
+        worker: WorkerId,
+        id: ChunkId,
+        ahead: usize,
+        now: Duration,
+        out: &mut Vec<Action<P>>,
+    ) {
+        let span = self.span(worker, id, ahead);
+        let kernel = self.kernel_for(worker, id);
+        let host = self.workers[&worker].key.1;
+        let shared_host = self.hosts_of(id).contains(&host);
+        if shared_host && !self.warned_hosts {
+            self.warned_hosts = true;
+            out.push(Action::Warn(format!(
+                "fewer hosts than copies wanted (redundancy {}): copies of a chunk now also \
+                 go to distinct workers on one host ({host})",
+                self.cfg.redundancy
+            )));
         }
-        let late = self
-            .overdue
+        let c = self.chunks.get_mut(&id).expect("picked chunks exist");
+        c.holders.push((worker, kernel));
+        if c.wanted() == 0 {
+            self.pending.remove(&id);
+        }
+        self.overdue.remove(&id);
+        let (start, stop) = (c.start, c.stop);
+        let hold = Hold {
+            deadline: now + span,
+            missed: false,
+        };
+        self.workers
+            .get_mut(&worker)
+            .expect("listed above")
+            .held
+            .insert(id, hold);
+        out.push(Action::Assign {
+            worker,
+            chunk: id,
+            start,
+            stop,
+            kernel,
+        });
+    }
+
+    /// The chunk to give `worker` next: a chunk whose vote wants copies (requeued
+    /// work, redundancy, spot checks, disagreements) first, then a copy of a chunk whose
+    /// holders all missed its deadline, then a new chunk if the memory cap allows, then
+    /// (only to an idle worker) a copy of the oldest unsettled chunk, if it has no
+    /// spare copy out yet. Always one the worker may take ([`Self::may_take`]).
+    fn pick(&mut self, worker: WorkerId, idle: bool) -> Option<ChunkId> {
+        let queued = self
+            .pending
             .iter()
+            .chain(self.overdue.iter())
             .copied()
-            .find(|id| !self.chunks[id].holders.contains(&worker));
-        if late.is_some() {
-            return late;
+            .find(|&id| self.may_take(worker, id));
+        if queued.is_some() {
+            return queued;
         }
         if let Some(id) = self.cut(worker) {
             return Some(id);
@@ -744,8 +1170,67 @@ impl<P> Scheduler<P> {
         }
         self.chunks
             .iter()
-            .find(|(_, c)| c.result.is_none() && c.holders.len() == 1 && c.holders[0] != worker)
+            .filter(|(_, c)| {
+                c.accepted.is_none() && !c.holders.is_empty() && c.holders.len() <= c.needed()
+            })
             .map(|(&id, _)| id)
+            .find(|&id| self.may_take(worker, id))
+    }
+
+    /// Whether `worker` may compute a copy of chunk `id`: it (by name and address)
+    /// neither holds it nor voted on it, and its host is not used by the chunk's other
+    /// copies while a connected worker on an unused host exists.
+    fn may_take(&self, worker: WorkerId, id: ChunkId) -> bool {
+        let (Some(w), Some(c)) = (self.workers.get(&worker), self.chunks.get(&id)) else {
+            return false;
+        };
+        if c.holders.len() + c.votes.len() >= MAX_COPIES {
+            return false;
+        }
+        let same = |h: &WorkerId| self.workers.get(h).is_some_and(|o| o.key == w.key);
+        if c.holders.iter().any(|(h, _)| same(h)) || c.votes.iter().any(|v| v.key == w.key) {
+            return false;
+        }
+        let hosts = self.hosts_of(id);
+        if !hosts.contains(&w.key.1) {
+            return true;
+        }
+        !self.workers.values().any(|o| !hosts.contains(&o.key.1))
+    }
+
+    /// Hosts computing or having answered chunk `id`.
+    fn hosts_of(&self, id: ChunkId) -> BTreeSet<IpAddr> {
+        let Some(c) = self.chunks.get(&id) else {
+            return BTreeSet::new();
+        };
+        let holding = c
+            .holders
+            .iter()
+            .filter_map(|(h, _)| self.workers.get(h).map(|w| w.key.1));
+        holding.chain(c.votes.iter().map(|v| v.key.1)).collect()
+    }
+
+    /// The kernel for a copy of chunk `id` on `worker`: when the chunk is (or may be)
+    /// computed more than once and the worker offers several kernels, the one least
+    /// used by the chunk's other copies, so that one kernel's bug is outvoted like a
+    /// liar. Code 0 ("auto") is not a kernel of its own. `None`: the worker's default.
+    fn kernel_for(&self, worker: WorkerId, id: ChunkId) -> Option<u8> {
+        let (w, c) = (&self.workers[&worker], &self.chunks[&id]);
+        let offered: Vec<u8> = (1..32u8).filter(|&k| w.kernels & (1 << k) != 0).collect();
+        let copied = c.required > 1 || !c.holders.is_empty() || !c.votes.is_empty();
+        if offered.len() < 2 || !copied {
+            return None;
+        }
+        let used = c
+            .holders
+            .iter()
+            .map(|&(_, k)| k)
+            .chain(c.votes.iter().map(|v| v.kernel));
+        let mut uses = [0usize; 32];
+        for k in used.flatten() {
+            uses[k as usize % 32] += 1;
+        }
+        offered.into_iter().min_by_key(|&k| uses[k as usize])
     }
 
     /// Cuts the next chunk for `worker`, if any is left and the memory cap allows.
@@ -779,7 +1264,11 @@ impl<P> Scheduler<P> {
                 stop,
                 est_bytes,
                 holders: Vec::new(),
-                result: None,
+                cancelled: Vec::new(),
+                votes: Vec::new(),
+                answers: Vec::new(),
+                required: self.cfg.redundancy,
+                accepted: None,
             },
         );
         Some(id)
@@ -809,6 +1298,32 @@ impl<P> Scheduler<P> {
         let est = width / ln(start.max(stop / 2));
         (est * 1.1) as u64 + OVERHEAD
     }
+}
+
+/// The `status` row of a connected worker.
+fn status(id: WorkerId, w: &Worker, state: WorkerState) -> WorkerStatus {
+    WorkerStatus {
+        id,
+        name: w.key.0.clone(),
+        addr: w.key.1,
+        threads: w.threads,
+        held: w.held.len(),
+        chunks_done: w.results,
+        numbers_done: w.numbers,
+        rate: w.rate.map(|r| r * w.threads.max(1) as f64),
+        last_heard: w.last_heard,
+        state,
+    }
+}
+
+/// A uniform number in 0..1 from a xorshift64 state (never 0).
+fn next_f64(state: &mut u64) -> f64 {
+    let mut x = *state;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    *state = x;
+    (x >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// Natural log, at least 2 (the density of primes is at most about 1/2).

@@ -1006,8 +1006,10 @@ impl<P> Scheduler<P> {
             .map(|(&c, _)| c)
             .collect();
         self.mark_overdue(id);
-        for (ahead, c) in rest.into_iter().enumerate() {
+        let mut ahead = 0;
+        for c in rest {
             let span = self.span(worker, c, ahead);
+            ahead += self.width_of(c);
             let h = self
                 .workers
                 .get_mut(&worker)
@@ -1015,6 +1017,24 @@ impl<P> Scheduler<P> {
                 .expect("listed above");
             h.deadline = h.deadline.max(now + span);
         }
+    }
+
+    /// Numbers in chunk `id` (0 if it is gone).
+    fn width_of(&self, id: ChunkId) -> u128 {
+        self.chunks
+            .get(&id)
+            .map_or(0, |c| (c.stop - c.start).saturating_add(1))
+    }
+
+    /// Numbers in the chunks `worker` holds and has not missed: the work queued before
+    /// a new chunk.
+    fn queued(&self, worker: WorkerId) -> u128 {
+        self.workers[&worker]
+            .held
+            .iter()
+            .filter(|(_, h)| !h.missed)
+            .map(|(&c, _)| self.width_of(c))
+            .fold(0u128, |a, b| a.saturating_add(b))
     }
 
     /// Puts `id` on the overdue list if it is not settled and every holder missed it.
@@ -1034,10 +1054,10 @@ impl<P> Scheduler<P> {
         }
     }
 
-    /// How long `worker` may take for chunk `id` with `ahead` of its chunks before it:
-    /// its threads take `threads` chunks at a time. Each missed deadline halves the
-    /// rate assumed, so a slow but honest worker gets ever longer before it is dropped.
-    fn span(&self, worker: WorkerId, id: ChunkId, ahead: usize) -> Duration {
+    /// How long `worker` may take for chunk `id` with `ahead` numbers of its other
+    /// chunks before it, shared by its threads. Each missed deadline halves the rate
+    /// assumed, so a slow but honest worker gets ever longer before it is dropped.
+    fn span(&self, worker: WorkerId, id: ChunkId, ahead: u128) -> Duration {
         let floor = self.cfg.heartbeat_timeout * 2;
         let (Some(w), Some(c)) = (self.workers.get(&worker), self.chunks.get(&id)) else {
             return floor;
@@ -1045,8 +1065,8 @@ impl<P> Scheduler<P> {
         let rate =
             w.rate.unwrap_or(self.cfg.assumed_rate).max(1e-9) / 2f64.powi(w.misses.min(60) as i32);
         let width = (c.stop - c.start) as f64 + 1.0;
-        let rounds = 1 + ahead / w.threads.max(1) as usize;
-        let secs = self.cfg.deadline_factor * width / rate * rounds as f64;
+        let queued = ahead as f64 / w.threads.max(1) as f64;
+        let secs = self.cfg.deadline_factor * (width + queued) / rate;
         // Capped at a year so the Duration cannot overflow on absurd figures.
         floor.max(Duration::from_secs_f64(secs.clamp(0.0, 3.2e7)))
     }
@@ -1097,7 +1117,8 @@ impl<P> Scheduler<P> {
                 let Some(id) = self.pick(worker, idle) else {
                     break;
                 };
-                self.assign(worker, id, active, now, out);
+                let ahead = self.queued(worker);
+                self.assign(worker, id, ahead, now, out);
             }
         }
     }
@@ -1106,7 +1127,7 @@ impl<P> Scheduler<P> {
         &mut self,
         worker: WorkerId,
         id: ChunkId,
-        ahead: usize,
+        ahead: u128,
         now: Duration,
         out: &mut Vec<Action<P>>,
     ) {
@@ -1126,6 +1147,8 @@ impl<P> Scheduler<P> {
         c.holders.push((worker, kernel));
         if c.wanted() == 0 {
             self.pending.remove(&id);
+        } else {
+            self.pending.insert(id);
         }
         self.overdue.remove(&id);
         let (start, stop) = (c.start, c.stop);
@@ -1621,5 +1644,286 @@ mod tests {
             let c = held.remove(0);
             held.extend(assigns(&s.on(result(1, c), now)));
         }
+    }
+
+    fn join_at(
+        s: &mut Scheduler<u32>,
+        worker: WorkerId,
+        ip: u8,
+        kernels: u32,
+        now: Duration,
+    ) -> Vec<Action<u32>> {
+        s.on(
+            Event::Joined {
+                worker,
+                threads: 1,
+                name: format!("w{worker}"),
+                addr: IpAddr::from([10, 0, 0, ip]),
+                kernels,
+            },
+            now,
+        )
+    }
+
+    fn answer(worker: WorkerId, c: (ChunkId, u128, u128), count: u64, digest: u64) -> Event<u32> {
+        Event::Result {
+            worker,
+            chunk: c.0,
+            start: c.1,
+            stop: c.2,
+            count,
+            digest,
+            compute: ms(10),
+            bytes: 100,
+            payload: digest as u32,
+        }
+    }
+
+    fn k_config(k: u32) -> Config {
+        let mut cfg = Config::new(0, 999, true);
+        cfg.initial_width = 1000;
+        cfg.redundancy = k;
+        cfg
+    }
+
+    #[test]
+    fn copies_go_to_distinct_hosts_while_there_are_enough() {
+        let mut cfg = Config::new(0, 3999, true);
+        cfg.initial_width = 1000;
+        cfg.min_width = 1000;
+        cfg.max_width = 1000;
+        cfg.redundancy = 2;
+        let mut s: Scheduler<u32> = Scheduler::new(cfg);
+        let c = assigns(&join_at(&mut s, 3, 9, 0, ms(0)));
+        assert_eq!(c.len(), 2);
+        assert_eq!(assigns(&join_at(&mut s, 1, 1, 0, ms(0))).len(), 2);
+        // Worker 1 (host 1) frees a slot and cuts chunk 2.
+        let r = assigns(&s.on(answer(1, c[0], 1, 1), ms(1)));
+        assert_eq!(r[0].0, 2);
+        // Worker 2 is on host 1 too: chunk 2's copy waits for host 9.
+        let b = join_at(&mut s, 2, 1, 0, ms(2));
+        assert!(assigns(&b).iter().all(|x| x.0 != 2), "{b:?}");
+        assert!(!b.iter().any(|x| matches!(x, Action::Warn(_))));
+        let r = assigns(&s.on(answer(3, c[0], 1, 1), ms(3)));
+        assert!(r.iter().any(|x| x.0 == 2), "host 9 takes the copy: {r:?}");
+    }
+
+    #[test]
+    fn one_host_gets_both_copies_with_a_warning() {
+        let mut s: Scheduler<u32> = Scheduler::new(k_config(2));
+        join_at(&mut s, 1, 1, 0, ms(0));
+        let b = join_at(&mut s, 2, 1, 0, ms(0));
+        assert_eq!(assigns(&b).len(), 1);
+        assert!(b.iter().any(|x| matches!(x, Action::Warn(_))), "{b:?}");
+    }
+
+    #[test]
+    fn copies_of_a_chunk_use_different_kernels() {
+        let mut s: Scheduler<u32> = Scheduler::new(k_config(2));
+        let both = 0b110; // sieve and trial
+        let kernel_of = |acts: &[Action<u32>]| {
+            acts.iter()
+                .find_map(|x| match x {
+                    Action::Assign { kernel, .. } => Some(*kernel),
+                    _ => None,
+                })
+                .expect("an assign")
+        };
+        let a = kernel_of(&join_at(&mut s, 1, 1, both, ms(0)));
+        let b = kernel_of(&join_at(&mut s, 2, 2, both, ms(0)));
+        assert!(a.is_some() && b.is_some());
+        assert_ne!(a, b);
+        // At redundancy 1 a lone copy runs the worker's default.
+        let mut s: Scheduler<u32> = Scheduler::new(k_config(1));
+        assert_eq!(kernel_of(&join_at(&mut s, 1, 1, both, ms(0))), None);
+    }
+
+    #[test]
+    fn a_disagreement_sends_a_third_copy_and_quarantines_the_loser() {
+        let mut s: Scheduler<u32> = Scheduler::new(k_config(2));
+        let c = assigns(&join_at(&mut s, 1, 1, 0, ms(0)))[0];
+        join_at(&mut s, 2, 2, 0, ms(0));
+        join_at(&mut s, 3, 3, 0, ms(0));
+        assert!(s
+            .on(answer(1, c, 168, 7), ms(1))
+            .iter()
+            .all(|x| !matches!(x, Action::Write { .. })));
+        let r = s.on(answer(2, c, 167, 8), ms(2));
+        assert!(r.iter().all(|x| !matches!(x, Action::Write { .. })));
+        assert_eq!(s.held_by(3), vec![0], "a third copy goes out");
+        assert_eq!(s.buffered_bytes(), 200, "both answers wait for the quorum");
+        let r = s.on(answer(3, c, 168, 7), ms(3));
+        assert!(r.contains(&Action::Write {
+            chunk: 0,
+            start: 0,
+            stop: 999,
+            count: 168,
+            payload: 7
+        }));
+        assert!(
+            r.iter().any(|x| matches!(
+                x,
+                Action::Quarantine {
+                    worker: Some(2),
+                    ..
+                }
+            )),
+            "{r:?}"
+        );
+        assert_eq!(s.buffered_bytes(), 0);
+        assert!(s.is_quarantined("w2", IpAddr::from([10, 0, 0, 2])));
+        // It is refused when it comes back, on a new connection.
+        let r = s.on(
+            Event::Joined {
+                worker: 9,
+                threads: 1,
+                name: "w2".into(),
+                addr: IpAddr::from([10, 0, 0, 2]),
+                kernels: 0,
+            },
+            ms(4),
+        );
+        assert!(matches!(
+            r[0],
+            Action::Drop {
+                worker: 9,
+                reason: DropReason::Quarantined { .. }
+            }
+        ));
+        let rows = s.workers();
+        let row = rows.iter().find(|w| w.id == 2).expect("listed");
+        assert_eq!(row.state, WorkerState::Quarantined);
+        assert!(
+            rows.iter().all(|w| w.id != 9),
+            "a refused worker is not listed"
+        );
+    }
+
+    #[test]
+    fn a_quarantine_reopens_a_vote_the_liar_had_won() {
+        // K = 2: workers 1 and 2 agree on chunk 1, which waits behind chunk 0; worker
+        // 1 is caught lying on chunk 0, so chunk 1 must be voted again, not written.
+        let mut cfg = Config::new(0, 1999, true);
+        cfg.initial_width = 1000;
+        cfg.min_width = 1000;
+        cfg.max_width = 1000;
+        cfg.redundancy = 2;
+        let mut s: Scheduler<u32> = Scheduler::new(cfg);
+        let c: Vec<_> = assigns(&join_at(&mut s, 1, 1, 0, ms(0)));
+        assert_eq!(c.len(), 2);
+        join_at(&mut s, 2, 2, 0, ms(0));
+        s.on(answer(1, c[0], 5, 666), ms(1));
+        s.on(answer(2, c[0], 5, 5), ms(1));
+        s.on(answer(1, c[1], 9, 999), ms(2));
+        let r = s.on(answer(2, c[1], 9, 999), ms(3));
+        assert!(
+            r.iter().all(|x| !matches!(x, Action::Write { .. })),
+            "{r:?}"
+        );
+        // Worker 3 settles chunk 0 against worker 1.
+        join_at(&mut s, 3, 3, 0, ms(4));
+        assert!(s.held_by(3).contains(&0));
+        let r = s.on(answer(3, c[0], 5, 5), ms(5));
+        assert!(r.iter().any(|x| matches!(
+            x,
+            Action::Quarantine {
+                worker: Some(1),
+                ..
+            }
+        )));
+        assert!(r.iter().any(|x| matches!(
+            x,
+            Action::Write {
+                chunk: 0,
+                payload: 5,
+                ..
+            }
+        )));
+        // Chunk 1 lost worker 1's vote: not written until another worker agrees.
+        assert!(
+            r.iter()
+                .all(|x| !matches!(x, Action::Write { chunk: 1, .. })),
+            "{r:?}"
+        );
+        assert!(s.held_by(3).contains(&1), "chunk 1 is computed again");
+        let r = s.on(answer(3, c[1], 9, 999), ms(6));
+        assert!(
+            r.iter()
+                .any(|x| matches!(x, Action::Write { chunk: 1, .. })),
+            "{r:?}"
+        );
+    }
+
+    #[test]
+    fn threads_set_by_control_come_back_on_reconnect() {
+        let mut s: Scheduler<u32> = Scheduler::new(Config::new(0, 1 << 30, true));
+        join_at(&mut s, 1, 1, 0, ms(0));
+        join_at(&mut s, 2, 2, 0, ms(0));
+        let r = s.on(
+            Event::SetThreads {
+                worker: Some(1),
+                threads: 6,
+            },
+            ms(1),
+        );
+        assert!(r.contains(&Action::SetThreads {
+            worker: 1,
+            threads: 6
+        }));
+        assert!(!r
+            .iter()
+            .any(|x| matches!(x, Action::SetThreads { worker: 2, .. })));
+        assert_eq!(s.held_by(1).len(), 9, "6 threads hold 9 chunks");
+        s.on(Event::Left { worker: 1 }, ms(2));
+        let rejoin = Event::Joined {
+            worker: 5,
+            threads: 1,
+            name: "w1".into(),
+            addr: IpAddr::from([10, 0, 0, 1]),
+            kernels: 0,
+        };
+        let r = s.on(rejoin, ms(3));
+        assert!(
+            r.contains(&Action::SetThreads {
+                worker: 5,
+                threads: 6
+            }),
+            "{r:?}"
+        );
+        let rows = s.workers();
+        assert_eq!(rows.iter().find(|w| w.id == 5).map(|w| w.threads), Some(6));
+        assert_eq!(
+            rows.iter().find(|w| w.id == 1).map(|w| w.state),
+            Some(WorkerState::Lost)
+        );
+        let r = s.on(
+            Event::SetThreads {
+                worker: None,
+                threads: 2,
+            },
+            ms(4),
+        );
+        assert_eq!(
+            r.iter()
+                .filter(|x| matches!(x, Action::SetThreads { .. }))
+                .count(),
+            2
+        );
+    }
+
+    #[test]
+    fn status_rows_count_each_workers_results() {
+        let mut cfg = Config::new(0, 9_999, true);
+        cfg.initial_width = 1000;
+        cfg.min_width = 10;
+        let mut s: Scheduler<u32> = Scheduler::new(cfg);
+        let a = assigns(&join(&mut s, 1, 1, ms(0)));
+        s.on(result(1, a[0]), ms(50));
+        let row = &s.workers()[0];
+        assert_eq!((row.id, row.name.as_str(), row.chunks_done), (1, "w1", 1));
+        assert_eq!(row.numbers_done, 1000);
+        assert_eq!(row.last_heard, ms(50));
+        assert_eq!(row.state, WorkerState::Active);
+        assert!(row.rate.is_some_and(|r| r > 0.0));
     }
 }

@@ -721,3 +721,30 @@ fn redundancy_without_liars_quarantines_no_one() {
         assert_eq!(q, 0, "K = {k}");
     }
 }
+
+#[test]
+fn two_fast_colluders_lose_to_three_honest_workers_at_k_three() {
+    let mix = Mix {
+        redundancy: 3,
+        spot_check: 0.0,
+        answer_liars: false,
+        colluders: 0,
+    };
+    for seed in 400..420 {
+        let mut sim = Sim::with_mix(seed, 1 << 50, (1 << 50) + 200_000, mix);
+        sim.fixed = true;
+        // The colluders join first and are fast: they answer every chunk they share
+        // before any honest copy comes back.
+        sim.join_as(Kind::Lie(Lie::Collude), 2, 400);
+        sim.join_as(Kind::Lie(Lie::Collude), 2, 400);
+        for _ in 0..3 {
+            sim.join_as(Kind::Honest, 2, 50);
+        }
+        finish(&mut sim, seed);
+        assert_eq!(
+            sim.quarantined.len(),
+            2,
+            "seed {seed}: both colluders caught"
+        );
+    }
+}

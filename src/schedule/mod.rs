@@ -119,6 +119,10 @@ pub struct Config {
     pub spot_check: f64,
     /// Seed for the spot checks' random choice (the scheduler reads no OS randomness).
     pub seed: u64,
+    /// Kernel codes (bit i: code i) that copies of a chunk may be spread over. The
+    /// master leaves out kernels too slow to be worth it (trial division) so that a
+    /// worker offering one is not asked to use it.
+    pub kernel_mask: u32,
 }
 
 impl Config {
@@ -145,6 +149,8 @@ impl Config {
             redundancy: 1,
             spot_check: 0.0,
             seed: 0x5eed,
+            // Every kernel but code 0 ("auto", which is not a kernel of its own).
+            kernel_mask: !1,
         }
     }
 }
@@ -1239,7 +1245,8 @@ impl<P> Scheduler<P> {
     /// liar. Code 0 ("auto") is not a kernel of its own. `None`: the worker's default.
     fn kernel_for(&self, worker: WorkerId, id: ChunkId) -> Option<u8> {
         let (w, c) = (&self.workers[&worker], &self.chunks[&id]);
-        let offered: Vec<u8> = (1..32u8).filter(|&k| w.kernels & (1 << k) != 0).collect();
+        let mask = w.kernels & self.cfg.kernel_mask & !1;
+        let offered: Vec<u8> = (1..32u8).filter(|&k| mask & (1 << k) != 0).collect();
         let copied = c.required > 1 || !c.holders.is_empty() || !c.votes.is_empty();
         if offered.len() < 2 || !copied {
             return None;
@@ -1735,6 +1742,11 @@ mod tests {
         assert_ne!(a, b);
         // At redundancy 1 a lone copy runs the worker's default.
         let mut s: Scheduler<u32> = Scheduler::new(k_config(1));
+        assert_eq!(kernel_of(&join_at(&mut s, 1, 1, both, ms(0))), None);
+        // A kernel left out of the mask is never chosen.
+        let mut cfg = k_config(2);
+        cfg.kernel_mask = 0b010;
+        let mut s: Scheduler<u32> = Scheduler::new(cfg);
         assert_eq!(kernel_of(&join_at(&mut s, 1, 1, both, ms(0))), None);
     }
 

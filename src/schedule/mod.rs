@@ -765,17 +765,17 @@ impl<P> Scheduler<P> {
                 chunk.required = 2;
             }
         }
-        if chunk.votes.iter().any(|v| v.key == key) {
-            return; // The same worker again, on a new connection: one vote each.
-        }
-        chunk.votes.push(Vote {
-            key,
-            answer: result.answer,
-            kernel,
-        });
-        if !chunk.answers.iter().any(|s| s.answer == result.answer) {
-            self.buffered += result.bytes;
-            chunk.answers.push(result);
+        // The same worker again, on a new connection, does not vote twice.
+        if !chunk.votes.iter().any(|v| v.key == key) {
+            chunk.votes.push(Vote {
+                key,
+                answer: result.answer,
+                kernel,
+            });
+            if !chunk.answers.iter().any(|s| s.answer == result.answer) {
+                self.buffered += result.bytes;
+                chunk.answers.push(result);
+            }
         }
         self.overdue.remove(&id);
         let losers = self.settle(id, out);
@@ -863,6 +863,11 @@ impl<P> Scheduler<P> {
                 .map(|(&id, _)| id)
                 .collect();
             let (name, addr) = key.clone();
+            for row in self.gone.iter_mut() {
+                if row.name == name && row.addr == addr {
+                    row.state = WorkerState::Quarantined;
+                }
+            }
             if live.is_empty() {
                 out.push(Action::Quarantine {
                     worker: None,

@@ -260,6 +260,8 @@ fn bench_master(quick: bool) {
         worker: 1,
         threads: 4096,
         name: "bench".into(),
+        addr: std::net::Ipv4Addr::LOCALHOST.into(),
+        kernels: 0,
     };
     let mut frames = Vec::new();
     let mut kernel = Kernel::new(KernelKind::Auto);
@@ -319,6 +321,7 @@ fn bench_master(quick: bool) {
             start: r.start,
             stop: r.stop,
             count: r.count,
+            digest: r.digest,
             compute: Duration::from_millis(1),
             bytes: r.gaps.len() as u64,
             payload: r.gaps,

@@ -716,7 +716,7 @@ fn report(job: &Job, s: &Summary) -> Result<(), Fail> {
     for share in &s.shares {
         eprintln!(
             "primecluster:   {:<24} {:5.1}% ({} chunks)",
-            share.name,
+            format!("{}@{}", share.name, share.addr),
             share.numbers as f64 * 100.0 / total as f64,
             share.chunks
         );

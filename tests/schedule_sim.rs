@@ -1,11 +1,15 @@
 //! Deterministic simulation of the scheduler: seeded random joins, crashes, hangs,
-//! slow and fast workers, results out of order and lying workers. After every step:
+//! zombies (heartbeats, no results), slow and fast workers, results out of order and
+//! lying workers: a shifted range, and, with redundancy K = 2 or 3 or spot checks, wrong
+//! answers (a dropped prime, an added composite, a wrong count, a consistent but wrong
+//! digest) and colluders (fewer than K, all giving the same wrong answer). Workers
+//! also leave mid-vote. After every step:
 //! chunks are written exactly once, in order, with the right content, contiguous from
 //! the job's start; the reorder buffer stays within its bound; and every job ends with
 //! the whole range written.
 
 use primecluster::schedule::{Action, ChunkId, Config, DropReason, Event, Scheduler, WorkerId};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 mod reference;
@@ -18,12 +22,61 @@ enum Kind {
     Hung,
     /// Sends results with a shifted range.
     Liar,
+    /// Heartbeats but never returns a result: only chunk deadlines find it.
+    Zombie,
+    /// Right range, wrong answer.
+    Lie(Lie),
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Lie {
+    /// One prime left out (which one differs per liar): count - 1, another digest.
+    DropPrime,
+    /// One composite added: count + 1, another digest.
+    AddComposite,
+    /// The right primes with a wrong count.
+    WrongCount,
+    /// The right count, a digest of other numbers.
+    WrongDigest,
+    /// Every colluder gives the same wrong answer.
+    Collude,
+}
+
+/// What the simulation mixes in besides honest, hung, zombie and range liars.
+#[derive(Clone, Copy, Debug)]
+struct Mix {
+    redundancy: u32,
+    spot_check: f64,
+    /// Workers that give wrong answers join (only where votes can catch them).
+    answer_liars: bool,
+    /// At most this many colluders join over the whole job (fewer than K).
+    colluders: u32,
+}
+
+const PLAIN: Mix = Mix {
+    redundancy: 1,
+    spot_check: 0.0,
+    answer_liars: false,
+    colluders: 0,
+};
+
+/// The right (count, digest) of a chunk: any function of its range will do.
+fn truth(start: u128, stop: u128) -> (u64, u64) {
+    let h = |x: u128| {
+        let mut z = (x as u64) ^ ((x >> 64) as u64).rotate_left(17);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    (10 + h(start) % 1000, h(start ^ stop.rotate_left(7)))
 }
 
 struct SimWorker {
     threads: u32,
     /// Numbers per millisecond per thread.
     speed: u64,
+    /// When each thread is free again: a chunk waits for a free thread.
+    lanes: Vec<Duration>,
     held: Vec<(ChunkId, u128, u128, Duration)>,
     kind: Kind,
     /// When it last sent a heartbeat: it sends one at least every 200 ms, like a real
@@ -31,9 +84,9 @@ struct SimWorker {
     last_beat: Duration,
 }
 
-/// The payload a result carries in the simulation: its own range, so a write can be
-/// checked against the chunk it claims to be.
-type Payload = (u128, u128);
+/// The payload a result carries in the simulation: its own range and digest, so a write
+/// can be checked against the chunk it claims to be and its right content.
+type Payload = (u128, u128, u64);
 
 struct Sim {
     rng: Rng,
@@ -49,10 +102,32 @@ struct Sim {
     cap: u64,
     writes: u64,
     drops: u64,
+    zombies_dropped: u64,
+    /// Set by tests that pick their workers: no random joins or crashes.
+    fixed: bool,
+    /// Chance per step, in percent, that a worker's connection ends.
+    crash_percent: u64,
+    /// The longest time between two writes (or from the start to the first).
+    longest_stall: Duration,
+    last_write: Duration,
+    mix: Mix,
+    /// Every worker that ever joined, by id (quarantines may name gone ones).
+    kinds: BTreeMap<WorkerId, Kind>,
+    colluders_joined: u32,
+    /// Workers whose wrong answers reached the scheduler: all must end quarantined.
+    lied: BTreeSet<WorkerId>,
+    quarantined: BTreeSet<WorkerId>,
+    /// Wrong answers sent per chunk not yet written: each may be stored until its vote
+    /// is settled, so the memory bound allows one result each.
+    lies_out: BTreeMap<ChunkId, u64>,
 }
 
 impl Sim {
     fn new(seed: u64, start: u128, stop: u128) -> Self {
+        Self::with_mix(seed, start, stop, PLAIN)
+    }
+
+    fn with_mix(seed: u64, start: u128, stop: u128, mix: Mix) -> Self {
         let mut rng = Rng::xorshift(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
         let mut cfg = Config::new(start, stop, true);
         cfg.initial_width = 1 + rng.below(5000) as u128;
@@ -60,7 +135,19 @@ impl Sim {
         cfg.max_width = 20_000;
         cfg.target_chunk_time = Duration::from_millis(20 + rng.below(200));
         cfg.heartbeat_timeout = Duration::from_millis(500);
-        cfg.max_buffer_bytes = 2_000 + rng.below(20_000);
+        // Mostly a tight buffer (late chunks copied to idle workers); sometimes a
+        // roomy one, where only chunk deadlines take a zombie's chunks away.
+        cfg.max_buffer_bytes = if rng.chance(30) {
+            1 << 24
+        } else {
+            2_000 + rng.below(20_000)
+        };
+        // The slowest simulated thread does 1 number per ms; assuming up to 10 times
+        // that must not drop an honest worker (each miss halves the rate assumed).
+        cfg.assumed_rate = 1000.0 * (1 + rng.below(10)) as f64;
+        cfg.redundancy = mix.redundancy;
+        cfg.spot_check = mix.spot_check;
+        cfg.seed = seed;
         let cap = cfg.max_buffer_bytes;
         Sim {
             rng,
@@ -76,6 +163,17 @@ impl Sim {
             cap,
             writes: 0,
             drops: 0,
+            zombies_dropped: 0,
+            fixed: false,
+            crash_percent: 2,
+            longest_stall: Duration::ZERO,
+            last_write: Duration::ZERO,
+            mix,
+            kinds: BTreeMap::new(),
+            colluders_joined: 0,
+            lied: BTreeSet::new(),
+            quarantined: BTreeSet::new(),
+            lies_out: BTreeMap::new(),
         }
     }
 
@@ -86,8 +184,9 @@ impl Sim {
         }
         // The memory bound: chunks are cut against estimates; a result may be up to
         // ~1.5x its estimate here, and the first chunk is always allowed.
+        let lies: u64 = self.lies_out.values().sum();
         assert!(
-            self.s.buffered_bytes() <= 2 * self.cap + self.max_result,
+            self.s.buffered_bytes() <= 2 * self.cap + self.max_result * (1 + lies),
             "buffer {} over bound (cap {})",
             self.s.buffered_bytes(),
             self.cap
@@ -101,15 +200,19 @@ impl Sim {
                 chunk,
                 start,
                 stop,
+                kernel: _,
             } => {
                 assert!(start <= stop);
                 let w = self
                     .workers
                     .get_mut(&worker)
                     .expect("assign to a live worker");
-                let per_ms = (w.speed * w.threads as u64).max(1) as u128;
-                let ms = ((stop - start) / per_ms).min(60_000) as u64;
-                let at = self.now + Duration::from_millis(ms + 1);
+                let ms = ((stop - start) / w.speed as u128).min(60_000) as u64;
+                let lane = (0..w.lanes.len())
+                    .min_by_key(|&i| w.lanes[i])
+                    .expect("at least one thread");
+                let at = w.lanes[lane].max(self.now) + Duration::from_millis(ms + 1);
+                w.lanes[lane] = at;
                 w.held.push((chunk, start, stop, at));
             }
             Action::Cancel { worker, chunk } => {
@@ -121,8 +224,8 @@ impl Sim {
                 chunk,
                 start,
                 stop,
+                count,
                 payload,
-                ..
             } => {
                 assert!(!self.done, "write after done");
                 assert_eq!(
@@ -130,10 +233,19 @@ impl Sim {
                     "chunks written in order, each once"
                 );
                 assert_eq!(start, self.expect_next, "no gap, no overlap");
-                assert_eq!(payload, (start, stop), "content of chunk {chunk}");
+                let (right_count, right_digest) = truth(start, stop);
+                assert_eq!(
+                    payload,
+                    (start, stop, right_digest),
+                    "content of chunk {chunk}"
+                );
+                assert_eq!(count, right_count, "count of chunk {chunk}");
+                self.lies_out.remove(&chunk);
                 self.expect_chunk += 1;
                 self.expect_next = stop.wrapping_add(1);
                 self.writes += 1;
+                self.longest_stall = self.longest_stall.max(self.now - self.last_write);
+                self.last_write = self.now;
             }
             Action::Drop { worker, reason } => {
                 let w = self.workers.remove(&worker).expect("drop a live worker");
@@ -144,10 +256,31 @@ impl Sim {
                     DropReason::BadResult(_) => {
                         assert_eq!(w.kind, Kind::Liar, "only liars send bad results")
                     }
+                    DropReason::MissedDeadlines(_) => {
+                        assert_eq!(w.kind, Kind::Zombie, "only zombies miss deadlines");
+                        self.zombies_dropped += 1;
+                    }
+                    DropReason::Quarantined { .. } => panic!("no worker joins twice here"),
                 }
                 self.drops += 1;
             }
+            Action::Quarantine { worker, name, .. } => {
+                let id: WorkerId = name[1..].parse().expect("names are w<id>");
+                assert_eq!(worker.is_some(), self.workers.contains_key(&id));
+                assert!(
+                    matches!(self.kinds[&id], Kind::Lie(_)),
+                    "{name} ({:?}) quarantined",
+                    self.kinds[&id]
+                );
+                assert!(self.quarantined.insert(id), "{name} quarantined twice");
+                self.workers.remove(&id);
+            }
+            Action::SetThreads { .. } => panic!("no set-threads asked for"),
+            Action::Warn(_) => {}
             Action::Done => {
+                for id in &self.lied {
+                    assert!(self.quarantined.contains(id), "liar w{id} not quarantined");
+                }
                 assert_eq!(
                     self.expect_next,
                     self.stop.wrapping_add(1),
@@ -159,27 +292,50 @@ impl Sim {
     }
 
     fn join(&mut self) {
-        let id = self.next_worker;
-        self.next_worker += 1;
         let kind = match self.rng.below(100) {
             0..=7 => Kind::Hung,
             8..=13 => Kind::Liar,
+            14..=19 => Kind::Zombie,
+            20..=31 if self.mix.answer_liars => {
+                let lie = match self.rng.below(5) {
+                    0 => Lie::DropPrime,
+                    1 => Lie::AddComposite,
+                    2 => Lie::WrongCount,
+                    3 => Lie::WrongDigest,
+                    _ if self.colluders_joined < self.mix.colluders => {
+                        self.colluders_joined += 1;
+                        Lie::Collude
+                    }
+                    _ => Lie::WrongDigest,
+                };
+                Kind::Lie(lie)
+            }
             _ => Kind::Honest,
         };
         let threads = 1 + self.rng.below(8) as u32;
         let speed = 1 + self.rng.below(400);
+        self.join_as(kind, threads, speed);
+    }
+
+    fn join_as(&mut self, kind: Kind, threads: u32, speed: u64) {
+        let id = self.next_worker;
+        self.next_worker += 1;
         let w = SimWorker {
             threads,
             speed,
+            lanes: vec![self.now; threads as usize],
             held: Vec::new(),
             kind,
             last_beat: self.now,
         };
         self.workers.insert(id, w);
+        self.kinds.insert(id, kind);
         self.feed(Event::Joined {
             worker: id,
             threads,
             name: format!("w{id}"),
+            addr: std::net::IpAddr::from([10, 0, (id >> 8) as u8, id as u8]),
+            kernels: 0,
         });
     }
 
@@ -190,10 +346,10 @@ impl Sim {
             .values()
             .filter(|w| w.kind == Kind::Honest)
             .count();
-        if honest == 0 || self.rng.chance(3) {
+        if !self.fixed && (honest == 0 || self.rng.chance(3)) {
             self.join();
         }
-        if !self.workers.is_empty() && self.rng.chance(2) {
+        if !self.fixed && !self.workers.is_empty() && self.rng.chance(self.crash_percent) {
             // A crash or disconnect: the master sees EOF.
             let ids: Vec<WorkerId> = self.workers.keys().copied().collect();
             let id = ids[self.rng.below(ids.len() as u64) as usize];
@@ -208,6 +364,7 @@ impl Sim {
             if w.kind == Kind::Hung {
                 continue;
             }
+            let zombie = w.kind == Kind::Zombie;
             let threads = w.threads;
             if self.now >= w.last_beat + Duration::from_millis(200) || self.rng.chance(30) {
                 w.last_beat = self.now;
@@ -219,6 +376,9 @@ impl Sim {
             let Some(w) = self.workers.get_mut(&id) else {
                 continue;
             };
+            if zombie {
+                continue;
+            }
             // Finish any chunk whose time has come, in random order among them.
             let ready: Vec<usize> = (0..w.held.len())
                 .filter(|&i| w.held[i].3 <= self.now)
@@ -236,16 +396,33 @@ impl Sim {
             // results overshoot the scheduler's estimates.
             let bytes = ((stop - start) as f64 / (start as f64).ln() * 1.6) as u64 + 8;
             self.max_result = self.max_result.max(bytes);
-            let compute = Duration::from_millis(self.rng.below(300));
+            // Time on one thread, as a real worker reports it.
+            let compute = Duration::from_millis(((stop - start) / w.speed as u128) as u64 + 1);
+            let (mut count, mut digest) = truth(start, stop);
+            // A liar's own salt: two liars of one kind still disagree.
+            let salt = 0x1000 + id as u64;
+            match kind {
+                Kind::Lie(Lie::DropPrime) => (count, digest) = (count - 1, digest ^ salt),
+                Kind::Lie(Lie::AddComposite) => (count, digest) = (count + 1, digest ^ salt),
+                Kind::Lie(Lie::WrongCount) => count += 1 + id as u64,
+                Kind::Lie(Lie::WrongDigest) => digest ^= salt,
+                Kind::Lie(Lie::Collude) => digest ^= 0x0c01_10de,
+                _ => {}
+            }
+            if matches!(kind, Kind::Lie(_)) {
+                self.lied.insert(id);
+                *self.lies_out.entry(chunk).or_default() += 1;
+            }
             self.feed(Event::Result {
                 worker: id,
                 chunk,
                 start,
                 stop,
-                count: 1,
+                count,
+                digest,
                 compute,
                 bytes,
-                payload: (start, stop),
+                payload: (start, stop, digest),
             });
         }
         if self.s.next_deadline().is_some_and(|d| d <= self.now) {
@@ -254,11 +431,16 @@ impl Sim {
     }
 }
 
-fn run_seed(seed: u64, start: u128, stop: u128) -> (u64, u64) {
+fn run_seed(seed: u64, start: u128, stop: u128) -> Sim {
     let mut sim = Sim::new(seed, start, stop);
+    finish(&mut sim, seed);
+    sim
+}
+
+fn finish(sim: &mut Sim, seed: u64) {
     for _ in 0..200_000 {
         if sim.done {
-            return (sim.writes, sim.drops);
+            return;
         }
         sim.step();
     }
@@ -273,10 +455,49 @@ fn many_seeds_small_ranges() {
     let mut drops = 0;
     for seed in 0..300 {
         let len = 1 + (seed * 7919) % 200_000;
-        let (_, d) = run_seed(seed, 1000, 1000 + len as u128);
-        drops += d;
+        drops += run_seed(seed, 1000, 1000 + len as u128).drops;
     }
     assert!(drops > 0, "the simulation should exercise drops");
+}
+
+#[test]
+fn zombies_in_longer_seeded_jobs_are_dropped_at_their_deadlines() {
+    let mut zombies = 0;
+    for seed in 3000..3030 {
+        let mut sim = Sim::new(seed, 1 << 40, (1 << 40) + 10_000_000);
+        sim.crash_percent = 0;
+        finish(&mut sim, seed);
+        zombies += sim.zombies_dropped;
+    }
+    assert!(zombies > 0, "no zombie was dropped for missed deadlines");
+}
+
+#[test]
+fn one_zombie_and_one_honest_worker_finish_without_a_long_stall() {
+    for seed in 0..20 {
+        let mut sim = Sim::new(seed, 10_000, 2_000_000);
+        sim.s.config_mut().assumed_rate = 100_000.0;
+        // A buffer big enough that the honest worker never runs idle before the end:
+        // only the deadlines can take the zombie's chunks from it.
+        sim.s.config_mut().max_buffer_bytes = 1 << 30;
+        sim.cap = 1 << 30;
+        sim.fixed = true;
+        // The zombie joins first, so it holds the job's first chunks.
+        sim.join_as(Kind::Zombie, 2, 100);
+        sim.join_as(Kind::Honest, 2, 100);
+        finish(&mut sim, seed);
+        assert_eq!(
+            sim.zombies_dropped, 1,
+            "seed {seed}: the zombie was dropped"
+        );
+        // Its chunks are copied at their deadline (a few seconds here), not when the
+        // honest worker runs out of other work (about 10 s of it).
+        assert!(
+            sim.longest_stall < Duration::from_secs(5),
+            "seed {seed}: output stalled for {:?}",
+            sim.longest_stall
+        );
+    }
 }
 
 #[test]
@@ -308,6 +529,8 @@ fn late_head_chunk_goes_to_an_idle_worker_at_the_cap() {
             worker: 1,
             threads: 1,
             name: "slow".into(),
+            addr: std::net::IpAddr::from([127, 0, 0, 1]),
+            kernels: 0,
         },
         t,
     );
@@ -318,6 +541,8 @@ fn late_head_chunk_goes_to_an_idle_worker_at_the_cap() {
             worker: 2,
             threads: 1,
             name: "fast".into(),
+            addr: std::net::IpAddr::from([127, 0, 0, 1]),
+            kernels: 0,
         },
         t,
     );
@@ -331,6 +556,7 @@ fn late_head_chunk_goes_to_an_idle_worker_at_the_cap() {
                 chunk,
                 start,
                 stop,
+                ..
             } => Some((*chunk, *start, *stop)),
             _ => None,
         })
@@ -346,6 +572,7 @@ fn late_head_chunk_goes_to_an_idle_worker_at_the_cap() {
             start,
             stop,
             count: 0,
+            digest: 0,
             compute: Duration::from_millis(5),
             bytes: 800,
             payload: 0,
@@ -356,6 +583,7 @@ fn late_head_chunk_goes_to_an_idle_worker_at_the_cap() {
                 chunk,
                 start,
                 stop,
+                ..
             } = a
             {
                 got_head |= chunk == held_slow[0];
@@ -383,6 +611,8 @@ fn first_result_wins_and_other_holder_is_cancelled() {
             worker: 1,
             threads: 1,
             name: "a".into(),
+            addr: std::net::IpAddr::from([127, 0, 0, 1]),
+            kernels: 0,
         },
         t,
     );
@@ -391,6 +621,8 @@ fn first_result_wins_and_other_holder_is_cancelled() {
             worker: 2,
             threads: 1,
             name: "b".into(),
+            addr: std::net::IpAddr::from([127, 0, 0, 1]),
+            kernels: 0,
         },
         t,
     );
@@ -399,7 +631,8 @@ fn first_result_wins_and_other_holder_is_cancelled() {
         worker: 2,
         chunk: 0,
         start: 0,
-        stop: 999
+        stop: 999,
+        kernel: None
     }));
     let res = |worker| Event::Result {
         worker,
@@ -407,6 +640,7 @@ fn first_result_wins_and_other_holder_is_cancelled() {
         start: 0,
         stop: 999,
         count: 168,
+        digest: 1,
         compute: Duration::from_millis(5),
         bytes: 168,
         payload: worker as u8,
@@ -422,4 +656,95 @@ fn first_result_wins_and_other_holder_is_cancelled() {
     assert!(acts.contains(&Action::Done));
     // The cancelled holder's late result is ignored, not an error.
     assert!(s.on(res(1), t).is_empty());
+}
+
+/// Runs seeds with `mix` and returns (liars quarantined, warnings-free writes).
+fn run_mix(mix: Mix, seeds: std::ops::Range<u64>) -> (usize, u64) {
+    let (mut quarantined, mut writes) = (0, 0);
+    for seed in seeds {
+        let len = 20_000 + (seed * 7919) % 300_000;
+        let mut sim = Sim::with_mix(seed, 5000, 5000 + len as u128, mix);
+        finish(&mut sim, seed);
+        quarantined += sim.quarantined.len();
+        writes += sim.writes;
+    }
+    (quarantined, writes)
+}
+
+#[test]
+fn redundancy_two_writes_only_the_honest_answer_and_quarantines_liars() {
+    let mix = Mix {
+        redundancy: 2,
+        spot_check: 0.0,
+        answer_liars: true,
+        colluders: 1,
+    };
+    let (q, w) = run_mix(mix, 0..150);
+    assert!(q > 20, "only {q} liars quarantined");
+    assert!(w > 0);
+}
+
+#[test]
+fn redundancy_three_outvotes_two_colluders() {
+    let mix = Mix {
+        redundancy: 3,
+        spot_check: 0.0,
+        answer_liars: true,
+        colluders: 2,
+    };
+    let (q, _) = run_mix(mix, 100..250);
+    assert!(q > 20, "only {q} liars quarantined");
+}
+
+#[test]
+fn spot_checks_catch_liars_at_redundancy_one() {
+    let mix = Mix {
+        redundancy: 1,
+        spot_check: 0.1,
+        answer_liars: true,
+        colluders: 1,
+    };
+    let (q, _) = run_mix(mix, 200..350);
+    assert!(q > 20, "only {q} liars quarantined");
+}
+
+#[test]
+fn redundancy_without_liars_quarantines_no_one() {
+    for k in 1..=5 {
+        let mix = Mix {
+            redundancy: k,
+            spot_check: if k == 1 { 0.5 } else { 0.0 },
+            answer_liars: false,
+            colluders: 0,
+        };
+        let (q, _) = run_mix(mix, 300..330);
+        assert_eq!(q, 0, "K = {k}");
+    }
+}
+
+#[test]
+fn two_fast_colluders_lose_to_three_honest_workers_at_k_three() {
+    let mix = Mix {
+        redundancy: 3,
+        spot_check: 0.0,
+        answer_liars: false,
+        colluders: 0,
+    };
+    for seed in 400..420 {
+        let mut sim = Sim::with_mix(seed, 1 << 50, (1 << 50) + 200_000, mix);
+        sim.fixed = true;
+        // The colluders join first and are fast: they answer every chunk they share
+        // before any honest copy comes back.
+        sim.join_as(Kind::Lie(Lie::Collude), 2, 400);
+        sim.join_as(Kind::Lie(Lie::Collude), 2, 400);
+        for _ in 0..3 {
+            sim.join_as(Kind::Honest, 2, 50);
+        }
+        finish(&mut sim, seed);
+        assert_eq!(
+            sim.quarantined.len(),
+            2,
+            "seed {seed}: both colluders caught"
+        );
+    }
 }

@@ -500,7 +500,9 @@ impl Master {
                     .worker_threads
                     .unwrap_or(h.threads)
                     .clamp(1, wire::MAX_THREADS);
+                let mut peer_ip = std::net::IpAddr::from([0, 0, 0, 0]);
                 if let Some(c) = self.conns.get_mut(&id) {
+                    peer_ip = c.peer.ip();
                     c.welcomed = true;
                     c.name = format!("{}@{}", h.name, c.peer.ip());
                     info!(
@@ -514,6 +516,8 @@ impl Master {
                         worker: id,
                         threads,
                         name: h.name,
+                        addr: peer_ip,
+                        kernels: h.kernels,
                     },
                     now,
                 );
@@ -541,6 +545,7 @@ impl Master {
                             start: r.start,
                             stop: r.stop,
                             count: r.count,
+                            digest: r.digest,
                             compute: Duration::from_micros(r.compute_us),
                             bytes: r.gaps.len() as u64,
                             payload: r.gaps,
@@ -585,6 +590,7 @@ impl Master {
                     chunk,
                     start,
                     stop,
+                    kernel: _,
                 } => {
                     if let Some(c) = self.conns.get_mut(&worker) {
                         c.assigned(chunk, start, stop);
@@ -616,11 +622,36 @@ impl Master {
                             code: ErrorCode::BadResult,
                             message: why.clone(),
                         }),
+                        DropReason::MissedDeadlines(_) | DropReason::Quarantined { .. } => {
+                            Some(Message::Error {
+                                code: ErrorCode::BadResult,
+                                message: reason.to_string(),
+                            })
+                        }
                         DropReason::Silent(_) => None,
                     };
                     self.disconnect(worker, &reason.to_string(), reply);
                 }
                 Action::Done => self.done = true,
+                Action::Quarantine {
+                    worker,
+                    name,
+                    addr,
+                    reason,
+                } => {
+                    warn!("master: {name}@{addr} quarantined for this job: {reason}");
+                    if let Some(worker) = worker {
+                        let reply = Message::Error {
+                            code: ErrorCode::BadResult,
+                            message: format!("quarantined: {reason}"),
+                        };
+                        self.disconnect(worker, &format!("quarantined: {reason}"), Some(reply));
+                    }
+                }
+                Action::SetThreads { worker, threads } => {
+                    self.send(worker, &Message::SetThreads { threads })
+                }
+                Action::Warn(text) => warn!("master: {text}"),
             }
         }
         Ok(())

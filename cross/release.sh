@@ -44,14 +44,33 @@ tc_setup "${TARGETS[@]}"
 mkdir -p "$DIST"
 log "cargo: $(/usr/bin/cargo --version); rustc: $(/usr/bin/rustc --version)"
 
+# check_c_linked NAME: with csrc/*.c present, build.rs must have linked them (it may fall
+# back to the Rust twins silently when the C does not compile; STRICT_C makes that an
+# error, and this checks it did not happen some other way).
+check_c_linked() {
+    local libs
+    if ! compgen -G "csrc/*.c" >/dev/null; then
+        log "no csrc/*.c: C-linkage check skipped"
+        return 0
+    fi
+    libs=$(grep '"reason":"build-script-executed"' "$TC_WORK/build-$1.json" |
+        grep '"package_id":"[^"]*primecluster' | grep -o '"linked_libs":\[[^]]*\]' || true)
+    log "$1: build.rs linked ${libs:-nothing}"
+    case "$libs" in
+        *'"linked_libs":[]'* | '') die "$1: csrc/*.c exist but build.rs linked no C library (fell back to the Rust twins?)" ;;
+    esac
+}
+
 # Each target in a subshell: tc_env exports per-target variables.
 build_one() {
     local name=$1 t0 bin out size sum
     tc_env "$name"
     t0=$(date +%s.%N)
     log "==== $name: cargo build --release ${TC_CARGO_ARGS[*]}"
-    /usr/bin/cargo build --locked --release "${TC_CARGO_ARGS[@]}" --target-dir "$TARGET_DIR"
+    /usr/bin/cargo build --locked --release "${TC_CARGO_ARGS[@]}" --target-dir "$TARGET_DIR" \
+        --message-format=json-render-diagnostics >"$TC_WORK/build-$name.json"
     BUILD_SECS=$(elapsed "$t0")
+    check_c_linked "$name"
     bin=$TARGET_DIR/$TC_TRIPLE/release/primecluster
     out=$DIST/primecluster-$name
     "$TC_STRIP" -o "$out.tmp" "$bin"

@@ -118,7 +118,7 @@ PIDS+=("$W_ARM")
 started=0
 for _ in $(seq 1 1200); do # up to 120 s
     if [ -s "$WORK/out.txt" ]; then started=1; break; fi
-    kill -0 "$W_ARM" 2>/dev/null && kill -0 "$MASTER" 2>/dev/null || break
+    if ! kill -0 "$W_ARM" 2>/dev/null || ! kill -0 "$MASTER" 2>/dev/null; then break; fi
     sleep 0.1
 done
 [ "$started" = 1 ] || { show_logs; die "no prime reached the file while the ARMv6 worker was alone"; }
@@ -147,7 +147,7 @@ fi
 grep -E '^primecluster: ' "$WORK/master.err" | grep -E 'numbers|armv6-qemu|x86-native' | sed 's/^/    /' || true
 for name in armv6-qemu x86-native; do
     # The master's closing lines: "primecluster:   NAME  P% (N chunks)".
-    if ! grep -E "^primecluster: +$name[^ ]* " "$WORK/master.err" | grep -qvE '\(0 chunks\)'; then
+    if ! grep -E "^primecluster: +${name}[^ ]* " "$WORK/master.err" | grep -qvE '\(0 chunks\)'; then
         show_logs
         die "worker $name computed no chunk (no share line with chunks for it)"
     fi

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # cross/toolchain.sh — sourced (not run) by cross/arm-check.sh and cross/release.sh:
 # installs and selects the Docker-free cross toolchains for the Raspberry Pi targets.
 #
@@ -26,7 +27,7 @@
 # A consistent installed set is kept without touching apt (TOOLCHAIN_REFRESH=1 re-picks).
 #
 # Functions: tc_setup TARGET... (installs, as root), tc_env TARGET (exports the build
-# environment and fills TC_TRIPLE, TC_CARGO_ARGS, TC_RUNNER, TC_STRIP, TC_READELF).
+# environment and fills TC_TRIPLE, TC_CARGO_ARGS, TC_RUNNER, TC_STRIP).
 # log/warn/die/mktmp below are defaults; a caller that defined its own keeps them.
 
 TC_TAG=${TC_TAG:-toolchain}
@@ -261,7 +262,7 @@ tc_setup() { # TARGET...: install what these targets need (idempotent)
 
 # tc_env TARGET [static|dynamic]: export the environment Debian's cargo needs for TARGET.
 # Sets TC_TRIPLE, TC_CARGO_ARGS (target and, for armv6, -Zbuild-std), TC_RUNNER (the qemu
-# command line, empty for the host), TC_STRIP and TC_READELF. ARM defaults to static (one
+# command line, empty for the host) and TC_STRIP, for the caller. ARM defaults to static (one
 # binary whatever the Pi's OS release); `dynamic` links armv7/aarch64 against glibc,
 # run under qemu with -L (armv6 is always static: see the header).
 tc_env() {
@@ -273,10 +274,9 @@ tc_env() {
     if [ -x /usr/bin/rustdoc ]; then export RUSTDOC=/usr/bin/rustdoc; fi
     export PATH="/usr/bin:/bin:$PATH" # `rustc`/`cargo` by name -> Debian's, not rustup's
     unset RUSTUP_TOOLCHAIN CARGO_BUILD_TARGET RUSTFLAGS CARGO_ENCODED_RUSTFLAGS
-    TC_TRIPLE=$triple
+    # shellcheck disable=SC2034 # read by the scripts that source this file
+    TC_TRIPLE=$triple TC_STRIP=${pre}strip
     TC_CARGO_ARGS=(--target "$triple")
-    TC_STRIP=${pre}strip
-    TC_READELF=${pre}readelf
     TC_RUNNER=""
     [ "$name" = x86_64 ] && return 0
     [ "$name" = armv6 ] && link=static
@@ -299,7 +299,7 @@ tc_env() {
     if [ "$name" = armv6 ]; then
         # Debian has no armel std: build it from rust-web-src (same version as rustc).
         export RUSTC_BOOTSTRAP=1
-        TC_CARGO_ARGS+=(-Zbuild-std=std,panic_abort)
+        TC_CARGO_ARGS+=("-Zbuild-std=std,panic_abort")
     fi
 }
 

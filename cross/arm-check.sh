@@ -13,11 +13,11 @@
 #        and build.rs must really have linked C), stripped, readelf -A free of ARMv7 and
 #        Thumb-2, at most 2 MiB, run under `qemu-arm -cpu arm1176` (the Pi 1's CPU);
 #     2. the test selection (below) built and run under `qemu-arm -cpu arm1176`;
-#     3. the lib tests again with --features pure-rust (the Rust twins of the C kernels);
-#     4. cross/mixed-cluster.sh: an ARMv6 master + ARMv6 worker under qemu and a native x86
+#     3. cross/mixed-cluster.sh: an ARMv6 master + ARMv6 worker under qemu and a native x86
 #        worker, the text file compared byte for byte with the native binary and an
 #        independent Python sieve. The x86 binary is ARM_CHECK_X86_BIN if set (CI passes
-#        the one its native tests just built), else cross/release.sh x86_64 builds it.
+#        the one its native tests just built), else cross/release.sh x86_64 builds it;
+#     4. the lib tests again with --features pure-rust (the Rust twins of the C kernels).
 #   aarch64 (Pi 3/4/5, Zero 2 W, 64-bit OS; static): the test selection under
 #     `qemu-aarch64 -cpu cortex-a53`.
 #   armv7 (Pi 2/3/4/5, Zero 2 W, 32-bit OS; static): cross/release.sh armv7 (build, C

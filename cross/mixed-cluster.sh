@@ -20,7 +20,9 @@
 # over before the second worker joins; with trial the ARMv6 worker alone needs ~45 s, the
 # x86 worker ~1.5 s, so both get chunks and the job takes seconds.
 # Every wait is bounded (MIXED_TIMEOUT seconds for the job, default 600); every process
-# started here is killed on exit. Exit status 0 only if everything matched.
+# started here is killed on exit; the workers must exit by themselves within
+# MIXED_WORKER_GRACE seconds (default 180) of the master. Exit status 0 only if everything
+# matched.
 # Needs: qemu-user (qemu-arm), python3.
 set -euo pipefail
 
@@ -130,11 +132,16 @@ PIDS+=("$W_X86")
 
 rc_master=0
 wait "$MASTER" || rc_master=$?
-# The job is over: the workers have been told to stop; give them a bounded moment.
-for _ in $(seq 1 300); do
-    kill -0 "$W_ARM" 2>/dev/null || kill -0 "$W_X86" 2>/dev/null || break
+t_end=$(date +%s)
+# The job is over and the workers have been told so, but a worker exits only once its
+# compute thread has finished the chunk in hand (a trial-division chunk under qemu on a
+# loaded machine: tens of seconds were seen). Bounded: MIXED_WORKER_GRACE seconds.
+grace=${MIXED_WORKER_GRACE:-180}
+for _ in $(seq 1 $((grace * 10))); do
+    if ! kill -0 "$W_ARM" 2>/dev/null && ! kill -0 "$W_X86" 2>/dev/null; then break; fi
     sleep 0.1
 done
+log "workers gone $(($(date +%s) - t_end)) s after the master"
 kill "$W_ARM" "$W_X86" 2>/dev/null || true
 rc_arm=0 rc_x86=0
 wait "$W_ARM" || rc_arm=$?
@@ -142,7 +149,7 @@ wait "$W_X86" || rc_x86=$?
 log "job done ($(since)): master exit $rc_master, ARMv6 worker exit $rc_arm, x86 worker exit $rc_x86"
 if [ "$rc_master" -ne 0 ] || [ "$rc_arm" -ne 0 ] || [ "$rc_x86" -ne 0 ]; then
     show_logs
-    die "a process failed (124: timed out after ${JOB_TIMEOUT} s; 143: still running after the master ended)"
+    die "a process failed (124: timed out after ${JOB_TIMEOUT} s; 143: still running ${grace} s after the master ended)"
 fi
 grep -E '^primecluster: ' "$WORK/master.err" | grep -E 'numbers|armv6-qemu|x86-native' | sed 's/^/    /' || true
 for name in armv6-qemu x86-native; do

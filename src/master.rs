@@ -12,7 +12,7 @@
 //! and [`run`] returns the error naming the path and the OS error; the output stays
 //! resumable from its last checkpoint.
 
-use crate::gaps;
+use crate::gaps::{self, Checked};
 use crate::kernel::KernelKind;
 use crate::output::{OutputError, OutputWriter};
 use crate::schedule::{Action, Config, DropReason, Event, Scheduler, Share, WorkerId};
@@ -121,7 +121,7 @@ struct Master {
     /// to the scheduler as `Left` once the current batch of actions is carried out.
     lost: Vec<WorkerId>,
     next_id: WorkerId,
-    sched: Scheduler<Vec<u8>>,
+    sched: Scheduler<Checked>,
     output: Output,
     mode: Mode,
     started: Instant,
@@ -447,8 +447,8 @@ impl Master {
                 );
                 self.apply(acts)
             }
-            Message::Result(r) if welcomed => match check_result(&r, self.mode) {
-                Ok(()) => {
+            Message::Result(mut r) if welcomed => match check_result(&mut r, self.mode) {
+                Ok(list) => {
                     let ev = Event::Result {
                         worker: id,
                         chunk: r.chunk,
@@ -456,8 +456,8 @@ impl Master {
                         stop: r.stop,
                         count: r.count,
                         compute: Duration::from_micros(r.compute_us),
-                        bytes: r.gaps.len() as u64,
-                        payload: r.gaps,
+                        bytes: list.bytes().len() as u64,
+                        payload: list,
                     };
                     let acts = self.sched.on(ev, now);
                     self.apply(acts)
@@ -490,7 +490,7 @@ impl Master {
         }
     }
 
-    fn apply(&mut self, actions: Vec<Action<Vec<u8>>>) -> Result<(), MasterError> {
+    fn apply(&mut self, actions: Vec<Action<Checked>>) -> Result<(), MasterError> {
         for a in actions {
             match a {
                 Action::Assign {
@@ -505,14 +505,9 @@ impl Master {
                     );
                 }
                 Action::Cancel { worker, chunk } => self.send(worker, &Message::Cancel { chunk }),
-                Action::Write {
-                    start,
-                    stop,
-                    payload,
-                    ..
-                } => {
+                Action::Write { payload, .. } => {
                     if let Output::Primes(w) = &mut self.output {
-                        w.append(start, stop, &payload)?;
+                        w.append(&payload)?;
                     }
                 }
                 Action::Drop { worker, reason } => {
@@ -686,11 +681,12 @@ pub fn kernel_code(k: KernelKind) -> u8 {
 
 /// Checks a result's own consistency: in primes mode the gap list decodes within its
 /// range, rises strictly, holds `count` primes and matches the digest; in count mode
-/// it carries no list. Whether the range is the one assigned is the scheduler's part.
-pub fn check_result(r: &ChunkResult, mode: Mode) -> Result<(), String> {
+/// it carries no list. Takes the list out of `r` and returns it checked (empty in count
+/// mode), ready for the scheduler and `OutputWriter::append`. Whether the range is the
+/// one assigned is the scheduler's part.
+pub fn check_result(r: &mut ChunkResult, mode: Mode) -> Result<Checked, String> {
     match mode {
         Mode::Primes => {
-            gaps::check(&r.gaps, r.start, r.stop, r.count).map_err(|e| e.to_string())?;
             let d = gaps::digest(&r.gaps);
             if d != r.digest {
                 return Err(format!(
@@ -698,10 +694,11 @@ pub fn check_result(r: &ChunkResult, mode: Mode) -> Result<(), String> {
                     r.digest
                 ));
             }
-            Ok(())
+            let list = std::mem::take(&mut r.gaps);
+            gaps::check(list, r.start, r.stop, r.count).map_err(|e| e.to_string())
         }
         Mode::Count if !r.gaps.is_empty() => Err("a count-mode result carries primes".into()),
-        Mode::Count => Ok(()),
+        Mode::Count => gaps::check(Vec::new(), r.start, r.stop, 0).map_err(|e| e.to_string()),
     }
 }
 
@@ -734,7 +731,7 @@ impl Progress {
         }
     }
 
-    fn maybe_show(&mut self, sched: &Scheduler<Vec<u8>>, started: Instant) {
+    fn maybe_show(&mut self, sched: &Scheduler<Checked>, started: Instant) {
         if self.quiet || Instant::now() < self.next {
             return;
         }
@@ -832,17 +829,20 @@ mod tests {
             compute_us: 1,
             gaps,
         };
-        assert_eq!(check_result(&good, Mode::Primes), Ok(()));
+        let list = check_result(&mut good.clone(), Mode::Primes).unwrap();
+        assert_eq!((list.count(), list.last()), (4, Some(19)));
         let mut bad = good.clone();
         bad.count = 5;
-        assert!(check_result(&bad, Mode::Primes).is_err());
+        assert!(check_result(&mut bad, Mode::Primes).is_err());
         let mut bad = good.clone();
         bad.digest ^= 1;
-        assert!(check_result(&bad, Mode::Primes).is_err());
+        assert!(check_result(&mut bad, Mode::Primes).is_err());
         let mut bad = good.clone();
         bad.stop = 18;
-        assert!(check_result(&bad, Mode::Primes).unwrap_err().contains("19"));
-        assert!(check_result(&good, Mode::Count).is_err());
+        assert!(check_result(&mut bad, Mode::Primes)
+            .unwrap_err()
+            .contains("19"));
+        assert!(check_result(&mut good.clone(), Mode::Count).is_err());
     }
 
     #[test]

@@ -21,6 +21,8 @@ use std::fmt;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::thread;
 
 use super::compact::{ReadError, Reader, MAGIC};
 use super::text::{self, Decimal, OutBuf};
@@ -349,7 +351,10 @@ impl<R: Read> Source for CompactSource<R> {
 
 /// What lists the primes of a piece for the completeness check: never a sieve that
 /// carries state from one piece to the next (see the module doc).
-pub type Lister = Box<dyn FnMut(u128, u128, &mut Vec<u128>)>;
+pub type Lister = Box<dyn FnMut(u128, u128, &mut Vec<u128>) + Send>;
+
+/// Makes a [`Lister`] for each of verify's threads.
+pub type MakeLister = dyn Fn() -> Lister + Sync;
 
 /// The lister `verify` uses for a `--kernel` choice.
 pub fn lister(kind: KernelKind) -> Lister {
@@ -382,34 +387,76 @@ pub fn lister(kind: KernelKind) -> Lister {
 }
 
 /// The primes of a range: the lister's, piece by piece, each confirmed by Miller–Rabin.
+/// Pieces are listed and confirmed on `threads` threads (thread t takes pieces t,
+/// t + threads, ...; Miller–Rabin on every prime is most of verify's work) and read here
+/// in order through one bounded channel per thread, so memory stays bounded.
 struct Expected {
-    lister: Lister,
-    next_lo: Option<u128>,
-    stop: u128,
+    rxs: Vec<mpsc::Receiver<(Vec<u128>, u64)>>,
+    piece: usize,
     primes: Vec<u128>,
     at: usize,
-    /// Composites the lister gave (dropped here).
+    /// Composites the lister gave (dropped by the threads).
     lister_errors: u64,
 }
 
+/// Piece `i` of `start..=stop`, `None` past the end.
+fn piece(start: u128, stop: u128, i: usize) -> Option<(u128, u128)> {
+    let lo = (i as u128)
+        .checked_mul(PIECE)
+        .and_then(|d| start.checked_add(d))
+        .filter(|&lo| lo <= stop)?;
+    Some((lo, lo.saturating_add(PIECE - 1).min(stop)))
+}
+
 impl Expected {
-    fn next(&mut self) -> Option<u128> {
-        loop {
-            while self.at == self.primes.len() {
-                let lo = self.next_lo?;
-                let hi = lo.saturating_add(PIECE - 1).min(self.stop);
-                self.next_lo = if hi == self.stop { None } else { Some(hi + 1) };
-                self.primes.clear();
-                self.at = 0;
-                (self.lister)(lo, hi, &mut self.primes);
-            }
-            let e = self.primes[self.at];
-            self.at += 1;
-            if is_prime(e) {
-                return Some(e);
-            }
-            self.lister_errors += 1;
+    /// Starts the listing threads in `scope`.
+    fn start<'s>(
+        scope: &'s thread::Scope<'s, '_>,
+        (start, stop): (u128, u128),
+        make: &'s MakeLister,
+        threads: usize,
+    ) -> Self {
+        let n = threads.max(1);
+        let mut rxs = Vec::with_capacity(n);
+        for t in 0..n {
+            let (tx, rx) = mpsc::sync_channel(1);
+            rxs.push(rx);
+            scope.spawn(move || {
+                let mut list = make();
+                let mut i = t;
+                while let Some((lo, hi)) = piece(start, stop, i) {
+                    let mut ps = Vec::new();
+                    list(lo, hi, &mut ps);
+                    let before = ps.len();
+                    ps.retain(|&p| is_prime(p));
+                    let errors = (before - ps.len()) as u64;
+                    if tx.send((ps, errors)).is_err() {
+                        return; // verify stopped at a discrepancy.
+                    }
+                    i += n;
+                }
+            });
         }
+        Expected {
+            rxs,
+            piece: 0,
+            primes: Vec::new(),
+            at: 0,
+            lister_errors: 0,
+        }
+    }
+
+    fn next(&mut self) -> Option<u128> {
+        while self.at == self.primes.len() {
+            let rx = &self.rxs[self.piece % self.rxs.len()];
+            let (ps, errors) = rx.recv().ok()?;
+            self.piece += 1;
+            self.lister_errors += errors;
+            self.primes = ps;
+            self.at = 0;
+        }
+        self.at += 1;
+        Some(self.primes[self.at - 1])
     }
 }
 
@@ -423,14 +470,16 @@ pub fn verify(
     range: Option<(u128, u128)>,
     kernel: KernelKind,
 ) -> Result<VerifyReport, OutputError> {
-    verify_with(path, range, lister(kernel))
+    let threads = thread::available_parallelism().map_or(1, |n| n.get());
+    verify_with(path, range, &move || lister(kernel), threads)
 }
 
-/// [`verify`] with any lister (tests give it a lying one).
+/// [`verify`] with any lister, one made per thread (tests give it a lying one).
 pub fn verify_with(
     path: &Path,
     range: Option<(u128, u128)>,
-    lister: Lister,
+    make: &MakeLister,
+    threads: usize,
 ) -> Result<VerifyReport, OutputError> {
     let mut file = BufReader::with_capacity(1 << 20, open(path)?);
     let head = file.fill_buf().map_err(|e| OutputError::Io {
@@ -479,15 +528,14 @@ pub fn verify_with(
         };
         (Format::Text, a, b, Box::new(source))
     };
-    let mut expected = Expected {
-        lister,
-        next_lo: (start <= stop).then_some(start),
-        stop,
-        primes: Vec::new(),
-        at: 0,
-        lister_errors: 0,
-    };
-    let (checked, skipped, bad) = compare(&mut expected, source.as_mut(), (start, stop))?;
+    let (checked, skipped, bad, lister_errors) = thread::scope(|scope| {
+        let mut expected = Expected::start(scope, (start, stop), make, threads);
+        let r = compare(&mut expected, source.as_mut(), (start, stop));
+        let errors = expected.lister_errors;
+        // Dropping the receivers stops the threads before the scope joins them.
+        drop(expected);
+        r.map(|(c, s, b)| (c, s, b, errors))
+    })?;
     let discrepancy = bad.map(|(index, offset, kind)| Discrepancy {
         index,
         offset,
@@ -499,7 +547,7 @@ pub fn verify_with(
         stop,
         format,
         primes_checked: checked,
-        lister_errors: expected.lister_errors + skipped,
+        lister_errors: lister_errors + skipped,
         discrepancy,
     })
 }
@@ -613,7 +661,13 @@ mod tests {
     fn a_lying_lister_cannot_vouch_for_a_wrong_file() {
         let good = primes(0, 1000);
         // The right file passes; the lister's lies are counted, not believed.
-        let r = verify_with(&file_of("good.txt", &good), Some((0, 1000)), lying_lister()).unwrap();
+        let r = verify_with(
+            &file_of("good.txt", &good),
+            Some((0, 1000)),
+            &lying_lister,
+            2,
+        )
+        .unwrap();
         assert!(r.is_ok(), "{r}");
         assert_eq!(r.primes_checked, good.len() as u64);
         assert!(r.lister_errors > 100, "{r}");
@@ -624,7 +678,8 @@ mod tests {
         let r = verify_with(
             &file_of("composite.txt", &bad),
             Some((0, 1000)),
-            lying_lister(),
+            &lying_lister,
+            2,
         )
         .unwrap();
         let d = r.discrepancy.expect("91 = 7 * 13 caught");
@@ -635,7 +690,8 @@ mod tests {
         let r = verify_with(
             &file_of("missing.txt", &bad),
             Some((0, 1000)),
-            lying_lister(),
+            &lying_lister,
+            2,
         )
         .unwrap();
         assert_eq!(

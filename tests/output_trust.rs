@@ -319,3 +319,69 @@ fn decode_of_a_bad_file_leaves_no_output() {
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
 }
+
+/// Runs the binary with a time bound (the machine may be loaded); status and stderr.
+fn run_bin(args: &[&str]) -> (Option<i32>, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_primecluster"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let limit = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            use std::io::Read;
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut err)
+                .unwrap();
+            return (status.code(), err);
+        }
+        if std::time::Instant::now() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("primecluster {args:?} still running after 120 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn run_resume_at_the_top_and_from_nothing() {
+    let dir = scratch("trust-run");
+    let top = dir.join("top.txt");
+    let top_s = top.to_str().unwrap();
+    let range = ["2^128-400", "2^128-1"];
+    let (code, err) = run_bin(&[&["run"][..], &range, &["--out", top_s]].concat());
+    assert_eq!(code, Some(0), "{err}");
+    let whole = std::fs::read(&top).unwrap();
+    assert_eq!(whole, text_of(&primes_by_mr(u128::MAX - 399, u128::MAX)));
+    // Old code: resumed at 0 and failed ("chunk 0..=65535 refused").
+    let (code, err) = run_bin(&[&["run"][..], &range, &["--out", top_s, "--resume"]].concat());
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("already complete"), "{err}");
+    assert_eq!(std::fs::read(&top).unwrap(), whole);
+
+    // Old code: "cannot resume ...: neither it nor its checkpoint exists", status 1.
+    let fresh = dir.join("fresh.txt");
+    let args = [
+        "run",
+        "0",
+        "1000",
+        "--out",
+        fresh.to_str().unwrap(),
+        "--resume",
+    ];
+    let (code, err) = run_bin(&args);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("nothing to resume"), "{err}");
+    assert_eq!(
+        std::fs::read(&fresh).unwrap(),
+        text_of(&naive_primes(0, 1000))
+    );
+}

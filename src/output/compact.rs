@@ -159,28 +159,30 @@ impl BlockWriter {
         emit: &mut Emit<'_, E>,
         bad: &dyn Fn(GapError) -> E,
     ) -> Result<(), E> {
-        while let Some(p) = list.next_prime().map_err(bad)? {
-            let v = match self.prev {
-                None => p.checked_sub(self.job_start),
-                Some(q) => p
-                    .checked_sub(q)
-                    .filter(|&d| d > 0)
-                    .map(|d| (d - (q == 2) as u128) >> 1),
-            }
-            .ok_or_else(|| {
-                bad(GapError::NotRising {
-                    after: self.prev.unwrap_or(p),
-                })
-            })?;
-            if v < 0x80 {
-                self.block.push(v as u8);
-            } else {
-                put_varint(&mut self.block, v);
-            }
-            self.prev = Some(p);
-            self.count_one(p, emit)?;
-        }
-        Ok(())
+        list.try_walk(
+            |p, _| {
+                let v = match self.prev {
+                    None => p.checked_sub(self.job_start),
+                    Some(q) => p
+                        .checked_sub(q)
+                        .filter(|&d| d > 0)
+                        .map(|d| (d - (q == 2) as u128) >> 1),
+                }
+                .ok_or_else(|| {
+                    bad(GapError::NotRising {
+                        after: self.prev.unwrap_or(p),
+                    })
+                })?;
+                if v < 0x80 {
+                    self.block.push(v as u8);
+                } else {
+                    put_varint(&mut self.block, v);
+                }
+                self.prev = Some(p);
+                self.count_one(p, emit)
+            },
+            bad,
+        )
     }
 
     #[inline]

@@ -197,27 +197,30 @@ pub fn encode<E>(
     flush: &mut dyn FnMut(&mut OutBuf) -> Result<(), E>,
     bad: &dyn Fn(GapError) -> E,
 ) -> Result<Option<u128>, E> {
-    let mut prev = list.last();
-    if let Some(q) = prev {
+    if let Some(q) = list.last() {
         dec.set(q);
     }
     if out.is_full() {
         flush(out)?;
     }
-    while let Some(p) = list.next_prime().map_err(bad)? {
-        // The digits follow the primes by adding each gap with a carry; only the first
-        // prime of a chunk is converted the slow way.
-        match prev {
-            Some(q) => dec.add(p - q),
-            None => dec.set(p),
-        }
-        out.put_line(dec);
-        if out.is_full() {
-            flush(out)?;
-        }
-        prev = Some(p);
-    }
-    Ok(prev)
+    list.try_walk(
+        |p, prev| {
+            // The digits follow the primes by adding each gap with a carry; only the
+            // first prime of a chunk is converted the slow way.
+            match prev.map(|q| p - q) {
+                Some(g) if g <= u32::MAX as u128 => dec.add_small(g as u32),
+                Some(g) => dec.add(g),
+                None => dec.set(p),
+            }
+            out.put_line(dec);
+            if out.is_full() {
+                flush(out)?;
+            }
+            Ok(())
+        },
+        bad,
+    )?;
+    Ok(list.last())
 }
 
 #[cfg(test)]

@@ -254,7 +254,7 @@ fn bench_master(quick: bool) {
     cfg.max_width = width;
     cfg.max_chunk_primes = u64::MAX >> 8;
     cfg.max_buffer_bytes = 1 << 40;
-    let mut sched: Scheduler<Vec<u8>> = Scheduler::new(cfg);
+    let mut sched: Scheduler<crate::gaps::Checked> = Scheduler::new(cfg);
     let now = Duration::ZERO;
     let join = Event::Joined {
         worker: 1,
@@ -309,12 +309,13 @@ fn bench_master(quick: bool) {
     let t0 = Instant::now();
     let mut primes = 0u64;
     for frame in &frames {
-        let Ok(Some((Message::Result(r), _))) = wire::decode(frame) else {
+        let Ok(Some((Message::Result(mut r), _))) = wire::decode(frame) else {
             return println!("master bench: bad frame");
         };
-        if let Err(e) = check_result(&r, Mode::Primes) {
-            return println!("master bench: {e}");
-        }
+        let list = match check_result(&mut r, Mode::Primes) {
+            Ok(list) => list,
+            Err(e) => return println!("master bench: {e}"),
+        };
         let ev = Event::Result {
             worker: 1,
             chunk: r.chunk,
@@ -323,20 +324,14 @@ fn bench_master(quick: bool) {
             count: r.count,
             digest: r.digest,
             compute: Duration::from_millis(1),
-            bytes: r.gaps.len() as u64,
-            payload: r.gaps,
+            bytes: list.bytes().len() as u64,
+            payload: list,
         };
         for a in sched.on(ev, now) {
             match a {
-                Action::Write {
-                    start,
-                    stop,
-                    count,
-                    payload,
-                    ..
-                } => {
+                Action::Write { count, payload, .. } => {
                     primes += count;
-                    if let Err(e) = writer.append(start, stop, &payload) {
+                    if let Err(e) = writer.append(&payload) {
                         return println!("master bench: {e}");
                     }
                 }

@@ -9,7 +9,7 @@ use primecluster::control::{self, client, msg::SetThreadsRequest, msg::Target};
 use primecluster::gaps::GapEncoder;
 use primecluster::kernel::{Kernel, KernelKind};
 use primecluster::master::{self, MasterConfig, Output, Summary};
-use primecluster::output::{Format, JobSpec, OutputError, OutputWriter};
+use primecluster::output::{Format, JobSpec, OutputError, OutputWriter, ResumeAt};
 use primecluster::worker::{self, WorkerConfig};
 use primecluster::{auth, bench, numarg, wire};
 use std::io::{self, Write};
@@ -208,7 +208,8 @@ struct DecodeArgs {
 }
 
 #[derive(FromArgs)]
-/// Check that FILE holds exactly the primes of its range, in order, by recomputing them.
+/// Check that FILE holds exactly the primes of its range, in order: every number by
+/// Miller-Rabin, and no prime missing by a lister other than the sieve.
 #[argh(subcommand, name = "verify")]
 struct VerifyArgs {
     #[argh(positional)]
@@ -218,7 +219,8 @@ struct VerifyArgs {
     #[argh(positional)]
     range: Vec<String>,
     #[argh(option, default = "String::from(\"auto\")")]
-    /// kernel to recompute with: auto, sieve or trial
+    /// lister for the no-prime-missing check: auto (the pre-sieve, not the sieve),
+    /// sieve (started fresh for every piece) or trial
     kernel: String,
 }
 
@@ -534,10 +536,12 @@ fn job(range: &[String], count: bool, out: Option<PathBuf>, opts: JobOpts) -> Re
     })
 }
 
-/// Opens the output of a job; returns it and the first number still to compute.
-fn open_output(job: &Job) -> Result<(Output, u128), Fail> {
+/// Opens the output of a job; returns it and the first number still to compute, or
+/// `None` when a resumed output is already complete (it is finished here: a compact
+/// file's trailer is written if a crash came before it).
+fn open_output(job: &Job) -> Result<Option<(Output, u128)>, Fail> {
     if job.count {
-        return Ok((Output::Count, job.start));
+        return Ok(Some((Output::Count, job.start)));
     }
     let spec = JobSpec {
         start: job.start,
@@ -547,22 +551,40 @@ fn open_output(job: &Job) -> Result<(Output, u128), Fail> {
     };
     match &job.out {
         Some(path) if job.opts.resume => {
-            let (w, next) = OutputWriter::resume(path, &spec)?;
-            if next > job.start {
-                eprintln!("primecluster: resuming {} at {next}", path.display());
-            }
-            Ok((Output::Primes(Box::new(w)), next))
+            let (w, at) = OutputWriter::resume(path, &spec)?;
+            let shown = path.display();
+            let start = match at {
+                ResumeAt::Fresh(why) => {
+                    eprintln!("primecluster: nothing to resume ({why}): starting {shown} fresh");
+                    job.start
+                }
+                ResumeAt::Continue(next) => {
+                    if next > job.start {
+                        eprintln!("primecluster: resuming {shown} at {next}");
+                    }
+                    next
+                }
+                ResumeAt::Complete => {
+                    let summary = w.finish()?;
+                    eprintln!(
+                        "primecluster: {shown} is already complete ({} primes): nothing to do",
+                        summary.primes
+                    );
+                    return Ok(None);
+                }
+            };
+            Ok(Some((Output::Primes(Box::new(w)), start)))
         }
-        Some(path) => Ok((
+        Some(path) => Ok(Some((
             Output::Primes(Box::new(OutputWriter::create(path, &spec, job.opts.force)?)),
             job.start,
-        )),
+        ))),
         None => {
             let out = Box::new(io::stdout());
-            Ok((
+            Ok(Some((
                 Output::Primes(Box::new(OutputWriter::to_stream(out, &spec))),
                 job.start,
-            ))
+            )))
         }
     }
 }
@@ -590,7 +612,9 @@ fn cmd_master(a: MasterArgs) -> Result<(), Fail> {
     let job = job(&a.range, a.count, a.out.clone(), a.job_opts())?;
     // Bind before touching any file: a busy port must leave the output as it was.
     let listener = bind(&a.listen)?;
-    let (output, start) = open_output(&job)?;
+    let Some((output, start)) = open_output(&job)? else {
+        return Ok(());
+    };
     if let Ok(addr) = listener.local_addr() {
         // Tests and scripts read the port from here when listening on port 0.
         eprintln!("primecluster: master listening on {addr}");
@@ -605,7 +629,9 @@ fn cmd_run(a: RunArgs) -> Result<(), Fail> {
     let job = job(&a.range, a.count, a.out.clone(), a.job_opts())?;
     // Bind before touching any file: a busy port must leave the output as it was.
     let listener = bind(a.listen.as_deref().unwrap_or("127.0.0.1:0"))?;
-    let (output, start) = open_output(&job)?;
+    let Some((output, start)) = open_output(&job)? else {
+        return Ok(());
+    };
     let addr = listener
         .local_addr()
         .map_err(|e| Fail::Job(format!("listening socket: {e}")))?;
@@ -765,7 +791,11 @@ fn cmd_primes(a: PrimesArgs) -> Result<(), Fail> {
     slices_in_order(start, stop, threads, kind, a.count, |s, e, count, gaps| {
         total += count;
         match &mut out {
-            Some(w) => w.append(s, e, gaps).map_err(Fail::from),
+            Some(w) => {
+                let list = primecluster::gaps::check(gaps, s, e, count)
+                    .map_err(|err| Fail::Job(format!("slice {s}..={e}: {err}")))?;
+                w.append(&list).map_err(Fail::from)
+            }
             None => Ok(()),
         }
     })?;
@@ -796,7 +826,7 @@ fn slices_in_order(
     threads: u32,
     kind: KernelKind,
     count_only: bool,
-    mut sink: impl FnMut(u128, u128, u64, &[u8]) -> Result<(), Fail>,
+    mut sink: impl FnMut(u128, u128, u64, Vec<u8>) -> Result<(), Fail>,
 ) -> Result<(), Fail> {
     let n = threads as u128;
     let slice_of = move |i: u128| -> Option<(u128, u128)> {
@@ -832,7 +862,7 @@ fn slices_in_order(
             let Ok((s, e, count, gaps)) = rxs[(i % n) as usize].recv() else {
                 break;
             };
-            sink(s, e, count, &gaps)?;
+            sink(s, e, count, gaps)?;
             i += 1;
         }
         drop(rxs);
@@ -843,31 +873,54 @@ fn slices_in_order(
 
 fn cmd_decode(a: DecodeArgs) -> Result<(), Fail> {
     let result = match &a.out {
-        Some(path) => {
-            if path.exists() {
-                return Err(Fail::Usage(format!(
-                    "{} exists: choose another --out or remove it",
-                    path.display()
-                )));
-            }
-            let file = std::fs::File::create(path)
-                .map_err(|e| Fail::Job(format!("creating {}: {e}", path.display())))?;
-            let mut w = io::BufWriter::with_capacity(1 << 20, file);
-            primecluster::output::decode(&a.file, &mut w).and_then(|n| {
-                w.flush().map_err(|e| OutputError::Io {
-                    op: "writing".into(),
-                    path: path.clone(),
-                    source: e,
-                })?;
-                Ok(n)
-            })
-        }
+        Some(path) => decode_to_file(&a.file, path),
         None => {
             let mut out = io::stdout().lock();
-            primecluster::output::decode(&a.file, &mut out)
+            primecluster::output::decode(&a.file, &mut out).map(|_| ())
         }
     };
-    result.map(|_| ()).map_err(Fail::from)
+    result.map_err(|e| match e {
+        OutputError::Usage(m) => Fail::Usage(m),
+        other => Fail::from(other),
+    })
+}
+
+/// Decodes into a temporary file beside `path`, renamed to it only when the whole file
+/// decoded: a damaged input leaves no `--out` behind (and no partial text that looks
+/// like a result).
+fn decode_to_file(file: &std::path::Path, path: &std::path::Path) -> Result<(), OutputError> {
+    if path.exists() {
+        return Err(OutputError::Usage(format!(
+            "{} exists: choose another --out or remove it",
+            path.display()
+        )));
+    }
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".part{}", std::process::id()));
+    let tmp = PathBuf::from(tmp);
+    let io_err = |op: &str, p: &std::path::Path| {
+        let (op, p) = (op.to_string(), p.to_path_buf());
+        move |source| OutputError::Io {
+            op,
+            path: p,
+            source,
+        }
+    };
+    let decoded = std::fs::File::create_new(&tmp)
+        .map_err(io_err("creating", &tmp))
+        .and_then(|f| {
+            let mut w = io::BufWriter::with_capacity(1 << 20, f);
+            primecluster::output::decode(file, &mut w)?;
+            let f = w
+                .into_inner()
+                .map_err(|e| io_err("writing", &tmp)(e.into_error()))?;
+            f.sync_all().map_err(io_err("syncing", &tmp))?;
+            std::fs::rename(&tmp, path).map_err(io_err("renaming the decoded text to", path))
+        });
+    if decoded.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    decoded
 }
 
 fn cmd_verify(a: VerifyArgs) -> Result<(), Fail> {

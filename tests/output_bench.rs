@@ -130,7 +130,7 @@ fn text_and_compact_up_to_1e9() {
         let (t, cpu) = (Instant::now(), cpu_now());
         let mut w = OutputWriter::to_stream(Box::new(std::io::sink()), &j);
         for c in &cs {
-            w.append(c.start, c.stop, &c.gaps).unwrap();
+            append(&mut w, c.start, c.stop, &c.gaps).unwrap();
         }
         w.finish().unwrap();
         let (s, cpu) = (t.elapsed().as_secs_f64(), cpu_now() - cpu);
@@ -142,7 +142,7 @@ fn text_and_compact_up_to_1e9() {
         let (t, cpu) = (Instant::now(), cpu_now());
         let mut w = OutputWriter::create(&path, &j, true).unwrap();
         for c in &cs {
-            w.append(c.start, c.stop, &c.gaps).unwrap();
+            append(&mut w, c.start, c.stop, &c.gaps).unwrap();
         }
         let appended = t.elapsed().as_secs_f64();
         let sum = w.finish().unwrap();
@@ -191,7 +191,7 @@ fn compact_near_1e18() {
     let j = job(lo as u128, (lo + len) as u128, Format::Compact);
     let mut w = OutputWriter::create(&path, &j, true).unwrap();
     for c in &cs {
-        w.append(c.start, c.stop, &c.gaps).unwrap();
+        append(&mut w, c.start, c.stop, &c.gaps).unwrap();
     }
     let sum = w.finish().unwrap();
     println!(
@@ -213,7 +213,7 @@ fn checkpoint_cost() {
     let mut i = 0;
     // About 100 MB of text, not yet synced.
     while i < cs.len() && (w.primes_written() as f64) < 100e6 / 10.0 {
-        w.append(cs[i].start, cs[i].stop, &cs[i].gaps).unwrap();
+        append(&mut w, cs[i].start, cs[i].stop, &cs[i].gaps).unwrap();
         i += 1;
     }
     let bytes = std::fs::metadata(&path).unwrap().len();
@@ -225,7 +225,7 @@ fn checkpoint_cost() {
         t.elapsed()
     );
     let t = Instant::now();
-    w.append(cs[i].start, cs[i].stop, &cs[i].gaps).unwrap();
+    append(&mut w, cs[i].start, cs[i].stop, &cs[i].gaps).unwrap();
     let after = t.elapsed();
     let t = Instant::now();
     w.checkpoint().unwrap();

@@ -8,7 +8,7 @@ mod reference;
 
 use output_common::*;
 use primecluster::gaps::GapEncoder;
-use primecluster::output::{checkpoint_path, Format, JobSpec, OutputError, OutputWriter};
+use primecluster::output::{checkpoint_path, Format, JobSpec, OutputError, OutputWriter, ResumeAt};
 use reference::Rng;
 use std::io::Write;
 use std::path::Path;
@@ -39,7 +39,7 @@ fn run_with_crashes(
     while let Some(lo) = pos {
         let len = 1 + (rng.next() as u128 % (span / 8));
         let hi = lo.saturating_add(len - 1).min(job.stop);
-        w.append(lo, hi, &gaps_in(ps, lo, hi)).unwrap();
+        append(&mut w, lo, hi, &gaps_in(ps, lo, hi)).unwrap();
         pos = (hi < job.stop).then(|| hi + 1);
         assert_eq!(w.next_start(), pos);
         if rng.below(3) == 0 {
@@ -53,17 +53,21 @@ fn run_with_crashes(
                 let mut f = std::fs::OpenOptions::new().append(true).open(path).unwrap();
                 f.write_all(b"\x00junk\xff9999\n").unwrap();
             }
-            let (w2, next) = OutputWriter::resume(path, job).unwrap();
+            let (w2, at) = OutputWriter::resume(path, job).unwrap();
             w = w2;
-            pos = (next <= job.stop).then_some(next);
+            pos = match at {
+                ResumeAt::Continue(next) => Some(next),
+                ResumeAt::Complete => None,
+                ResumeAt::Fresh(why) => panic!("a checkpointed run started fresh: {why}"),
+            };
             assert_eq!(w.next_start(), pos);
         }
     }
     w.finish().unwrap();
     // A crash after finishing: resuming finds the job complete and changes nothing.
     let before = std::fs::read(path).unwrap();
-    let (w, next) = OutputWriter::resume(path, job).unwrap();
-    assert_eq!(next, job.stop + 1);
+    let (w, at) = OutputWriter::resume(path, job).unwrap();
+    assert_eq!(at, ResumeAt::Complete);
     w.finish().unwrap();
     assert_eq!(std::fs::read(path).unwrap(), before);
     (before, crashes - left)
@@ -108,10 +112,10 @@ fn crash_right_after_create_resumes_from_the_start() {
         let path = dir.join("p");
         let j = job(0, 1000, format);
         drop(OutputWriter::create(&path, &j, false).unwrap());
-        let (mut w, next) = OutputWriter::resume(&path, &j).unwrap();
-        assert_eq!(next, 0);
+        let (mut w, at) = OutputWriter::resume(&path, &j).unwrap();
+        assert_eq!(at, ResumeAt::Continue(0));
         let ps = naive_primes(0, 1000);
-        w.append(0, 1000, &gaps_in(&ps, 0, 1000)).unwrap();
+        append(&mut w, 0, 1000, &gaps_in(&ps, 0, 1000)).unwrap();
         w.finish().unwrap();
         let reference = write_all(&dir.join("ref"), &j, &chunks(0, 1000, &ps, &[]));
         assert_eq!(std::fs::read(&path).unwrap(), reference);
@@ -126,7 +130,7 @@ fn resume_refuses_another_job_naming_the_difference() {
     let path = dir.join("primes.txt");
     let j = job(0, 1_000_000_000, Format::Text);
     let mut w = OutputWriter::create(&path, &j, false).unwrap();
-    w.append(0, 10, &[2, 0, 1, 1]).unwrap();
+    append(&mut w, 0, 10, &[2, 0, 1, 1]).unwrap();
     w.checkpoint().unwrap();
     let mut other = job(0, 2_000_000_000, Format::Text);
     let msg = OutputWriter::resume(&path, &other)
@@ -147,8 +151,8 @@ fn resume_refuses_another_job_naming_the_difference() {
     let fields: Vec<&str> = diffs.iter().map(|d| d.0).collect();
     assert_eq!(fields, ["stop", "format", "kernel"], "{e}");
     // The right job resumes after 10.
-    let (_, next) = OutputWriter::resume(&path, &j).unwrap();
-    assert_eq!(next, 11);
+    let (_, at) = OutputWriter::resume(&path, &j).unwrap();
+    assert_eq!(at, ResumeAt::Continue(11));
 }
 
 #[test]
@@ -156,8 +160,6 @@ fn resume_refuses_missing_checkpoint_short_output_and_damage() {
     let dir = scratch("resume-refuse");
     let path = dir.join("primes.txt");
     let j = job(0, 100, Format::Text);
-    let e = OutputWriter::resume(&path, &j).err().unwrap();
-    assert!(matches!(e, OutputError::NothingToResume { .. }), "{e}");
     std::fs::write(&path, b"2\n3\n").unwrap();
     let msg = OutputWriter::resume(&path, &j).err().unwrap().to_string();
     assert!(
@@ -166,7 +168,7 @@ fn resume_refuses_missing_checkpoint_short_output_and_damage() {
     );
 
     let mut w = OutputWriter::create(&path, &j, true).unwrap();
-    w.append(0, 10, &[2, 0, 1, 1]).unwrap();
+    append(&mut w, 0, 10, &[2, 0, 1, 1]).unwrap();
     w.checkpoint().unwrap();
     drop(w);
     // Shorter than the checkpoint says: refused, naming both sizes.
@@ -225,9 +227,8 @@ fn disk_full_case(mnt: &Path) {
     let mut lo = 0;
     let err = loop {
         let hi = (lo + step - 1).min(stop);
-        if let Err(e) = w
-            .append(lo, hi, &gaps_in(&ps, lo, hi))
-            .and_then(|_| w.checkpoint())
+        if let Err(e) = append(&mut w, lo, hi, &gaps_in(&ps, lo, hi))
+            .and_then(|_| w.checkpoint().map_err(|e| e.to_string()))
         {
             break e;
         }
@@ -241,7 +242,10 @@ fn disk_full_case(mnt: &Path) {
     );
     drop(w);
     // Resume cuts the file back to its last checkpoint: a valid prefix.
-    let (_w, next) = OutputWriter::resume(&path, &j).unwrap();
+    let (_w, at) = OutputWriter::resume(&path, &j).unwrap();
+    let ResumeAt::Continue(next) = at else {
+        panic!("resume after a full disk: {at:?}")
+    };
     assert!(
         next > 0 && next <= lo,
         "resumes at {next}, failed chunk started at {lo}"

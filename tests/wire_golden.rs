@@ -149,7 +149,7 @@ fn result_golden() {
     }
     assert_eq!(enc.bytes(), gap_bytes);
     assert_eq!(gaps::digest(&gap_bytes), 0xbf57_e3e1_07a1_e32d);
-    assert_eq!(gaps::check(&gap_bytes, 100, 130, 6), Ok(()));
+    assert!(gaps::check(gap_bytes.to_vec(), 100, 130, 6).is_ok());
 }
 
 #[test]
@@ -169,10 +169,7 @@ fn gap_example_with_two() {
     enc.push(436_273_009);
     enc.push(436_273_291);
     assert_eq!(enc.bytes(), [0x09, 0x8d, 0x01]);
-    assert_eq!(
-        gaps::check(&[0x09, 0x8d, 0x01], 436_273_000, 436_273_300, 2),
-        Ok(())
-    );
+    assert!(gaps::check(vec![0x09, 0x8d, 0x01], 436_273_000, 436_273_300, 2).is_ok());
 }
 
 #[test]

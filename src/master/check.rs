@@ -4,7 +4,7 @@
 //! holds the announced count and matches the digest (primes mode), or is absent
 //! (count mode). This is the master's only call of [`gaps::check`].
 
-use crate::gaps::{self, GapError};
+use crate::gaps::{self, Checked, GapError};
 use crate::wire::{ChunkResult, Mode};
 use std::fmt;
 
@@ -36,11 +36,12 @@ impl fmt::Display for ResultError {
 
 impl std::error::Error for ResultError {}
 
-/// Checks a result's own consistency (see the module doc).
-pub fn check_result(r: &ChunkResult, mode: Mode) -> Result<(), ResultError> {
+/// Checks a result's own consistency (see the module doc) and returns its primes as a
+/// [`Checked`] list, the only form in which they reach the scheduler and the writer. The
+/// gap bytes are moved out of `r`.
+pub fn check_result(r: &mut ChunkResult, mode: Mode) -> Result<Checked, ResultError> {
     match mode {
         Mode::Primes => {
-            gaps::check(&r.gaps, r.start, r.stop, r.count).map_err(ResultError::Gaps)?;
             let computed = gaps::digest(&r.gaps);
             if computed != r.digest {
                 return Err(ResultError::Digest {
@@ -48,12 +49,13 @@ pub fn check_result(r: &ChunkResult, mode: Mode) -> Result<(), ResultError> {
                     computed,
                 });
             }
-            Ok(())
+            let list = std::mem::take(&mut r.gaps);
+            gaps::check(list, r.start, r.stop, r.count).map_err(ResultError::Gaps)
         }
         Mode::Count if !r.gaps.is_empty() => Err(ResultError::PrimesInCountMode {
             bytes: r.gaps.len(),
         }),
-        Mode::Count => Ok(()),
+        Mode::Count => gaps::check(Vec::new(), r.start, r.stop, 0).map_err(ResultError::Gaps),
     }
 }
 
@@ -80,25 +82,30 @@ mod tests {
         }
     }
 
+    /// Checks a copy (the check moves the gap bytes out); the list's count on success.
+    fn check(r: &ChunkResult, mode: Mode) -> Result<u64, ResultError> {
+        check_result(&mut r.clone(), mode).map(|list| list.count())
+    }
+
     #[test]
     fn check_result_catches_lies() {
         let good = result(10, 20, &[11, 13, 17, 19]);
-        assert_eq!(check_result(&good, Mode::Primes), Ok(()));
+        assert_eq!(check(&good, Mode::Primes), Ok(4));
         let mut bad = good.clone();
         bad.count = 5;
-        assert!(check_result(&bad, Mode::Primes).is_err());
+        assert!(check(&bad, Mode::Primes).is_err());
         let mut bad = good.clone();
         bad.digest ^= 1;
         assert!(matches!(
-            check_result(&bad, Mode::Primes),
+            check(&bad, Mode::Primes),
             Err(ResultError::Digest { .. })
         ));
         let mut bad = good.clone();
         bad.stop = 18;
-        let why = check_result(&bad, Mode::Primes).unwrap_err().to_string();
+        let why = check(&bad, Mode::Primes).unwrap_err().to_string();
         assert!(why.contains("19"), "{why}");
         assert_eq!(
-            check_result(&good, Mode::Count),
+            check(&good, Mode::Count),
             Err(ResultError::PrimesInCountMode { bytes: 4 })
         );
     }
@@ -108,9 +115,9 @@ mod tests {
         // FNV-1a of no bytes is its offset basis, as docs/PROTOCOL.md says.
         let empty = result(24, 28, &[]);
         assert_eq!(empty.digest, 0xcbf2_9ce4_8422_2325);
-        assert_eq!(check_result(&empty, Mode::Primes), Ok(()));
+        assert_eq!(check(&empty, Mode::Primes), Ok(0));
         let mut zero = empty.clone();
         zero.digest = 0;
-        assert!(check_result(&zero, Mode::Primes).is_err());
+        assert!(check(&zero, Mode::Primes).is_err());
     }
 }

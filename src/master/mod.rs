@@ -37,6 +37,7 @@ pub use check::{check_result, ResultError};
 pub use progress::human;
 pub use signal::signal_name;
 
+use crate::gaps::Checked;
 use crate::kernel::KernelKind;
 use crate::output::{OutputError, OutputWriter};
 use crate::schedule::{Action, Config, DropReason, Event, Scheduler, Share, WorkerId};
@@ -157,7 +158,7 @@ struct Master {
     /// to the scheduler as `Left` once the current batch of actions is carried out.
     lost: Vec<WorkerId>,
     next_id: WorkerId,
-    sched: Scheduler<Vec<u8>>,
+    sched: Scheduler<Checked>,
     output: Output,
     mode: Mode,
     started: Instant,
@@ -533,12 +534,12 @@ impl Master {
                 );
                 self.apply(acts)
             }
-            Message::Result(r) if welcomed => {
+            Message::Result(mut r) if welcomed => {
                 if let Some(c) = self.conns.get_mut(&id) {
                     c.settled(r.chunk);
                 }
-                match check_result(&r, self.mode) {
-                    Ok(()) => {
+                match check_result(&mut r, self.mode) {
+                    Ok(list) => {
                         let ev = Event::Result {
                             worker: id,
                             chunk: r.chunk,
@@ -547,8 +548,8 @@ impl Master {
                             count: r.count,
                             digest: r.digest,
                             compute: Duration::from_micros(r.compute_us),
-                            bytes: r.gaps.len() as u64,
-                            payload: r.gaps,
+                            bytes: list.bytes().len() as u64,
+                            payload: list,
                         };
                         let acts = self.sched.on(ev, now);
                         self.apply(acts)
@@ -582,7 +583,7 @@ impl Master {
         }
     }
 
-    fn apply(&mut self, actions: Vec<Action<Vec<u8>>>) -> Result<(), MasterError> {
+    fn apply(&mut self, actions: Vec<Action<Checked>>) -> Result<(), MasterError> {
         for a in actions {
             match a {
                 Action::Assign {
@@ -606,14 +607,9 @@ impl Master {
                     }
                     self.send(worker, &Message::Cancel { chunk })
                 }
-                Action::Write {
-                    start,
-                    stop,
-                    payload,
-                    ..
-                } => {
+                Action::Write { payload, .. } => {
                     if let Output::Primes(w) = &mut self.output {
-                        w.append(start, stop, &payload)?;
+                        w.append(&payload)?;
                     }
                 }
                 Action::Drop { worker, reason } => {

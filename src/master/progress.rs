@@ -37,7 +37,7 @@ impl Progress {
         }
     }
 
-    pub(super) fn maybe_show(&mut self, sched: &Scheduler<Vec<u8>>, started: Instant) {
+    pub(super) fn maybe_show<P>(&mut self, sched: &Scheduler<P>, started: Instant) {
         if self.quiet || Instant::now() < self.next {
             return;
         }

@@ -15,7 +15,7 @@
 
 use std::io::{self, Read};
 
-use crate::gaps::{get_varint, put_varint, GapDecoder, GapError};
+use crate::gaps::{check_after, put_varint, Checked, GapDecoder, GapError};
 
 /// First bytes of every compact file.
 pub const MAGIC: [u8; 8] = *b"PCPRIMES";
@@ -149,56 +149,40 @@ impl BlockWriter {
         self.in_block
     }
 
-    /// Adds one chunk's primes (already checked); `emit(payload, last prime)` gets each
-    /// block that fills up.
+    /// Adds one chunk's primes, walked by the one walker (the list was checked);
+    /// `emit(payload, last prime)` gets each block that fills up. Each prime is
+    /// re-encoded relative to the one before it in the file, so the file is canonical
+    /// whatever came in.
     pub fn push_chunk<E>(
         &mut self,
-        chunk_start: u128,
-        bytes: &[u8],
+        mut list: GapDecoder<'_>,
         emit: &mut Emit<'_, E>,
         bad: &dyn Fn(GapError) -> E,
     ) -> Result<(), E> {
-        if bytes.is_empty() {
-            return Ok(());
-        }
-        let mut pos = 0;
-        let v0 = get_varint(bytes, &mut pos).map_err(bad)?;
-        let mut p = chunk_start
-            .checked_add(v0)
-            .ok_or_else(|| bad(GapError::Overflow))?;
-        let v = match self.prev {
-            None => p.checked_sub(self.job_start),
-            Some(q) => p.checked_sub(q + (q == 2) as u128).map(|d| d >> 1),
-        }
-        .ok_or_else(|| {
-            bad(GapError::NotRising {
-                after: self.prev.unwrap_or(p),
-            })
-        })?;
-        put_varint(&mut self.block, v);
-        self.prev = Some(p);
-        self.count_one(p, emit)?;
-        while pos < bytes.len() {
-            let b = bytes[pos];
-            let v = if b < 0x80 {
-                pos += 1;
-                self.block.push(b);
-                b as u128
-            } else {
-                // Re-encoded, not copied, so that the file is canonical whatever came in.
-                let v = get_varint(bytes, &mut pos).map_err(bad)?;
-                put_varint(&mut self.block, v);
-                v
-            };
-            let g = v
-                .checked_mul(2)
-                .and_then(|d| d.checked_add((p == 2) as u128))
-                .ok_or_else(|| bad(GapError::Overflow))?;
-            p = p.checked_add(g).ok_or_else(|| bad(GapError::Overflow))?;
-            self.count_one(p, emit)?;
-        }
-        self.prev = Some(p);
-        Ok(())
+        list.try_walk(
+            |p, _| {
+                let v = match self.prev {
+                    None => p.checked_sub(self.job_start),
+                    Some(q) => p
+                        .checked_sub(q)
+                        .filter(|&d| d > 0)
+                        .map(|d| (d - (q == 2) as u128) >> 1),
+                }
+                .ok_or_else(|| {
+                    bad(GapError::NotRising {
+                        after: self.prev.unwrap_or(p),
+                    })
+                })?;
+                if v < 0x80 {
+                    self.block.push(v as u8);
+                } else {
+                    put_varint(&mut self.block, v);
+                }
+                self.prev = Some(p);
+                self.count_one(p, emit)
+            },
+            bad,
+        )
     }
 
     #[inline]
@@ -264,7 +248,8 @@ pub struct Reader<R: Read> {
     r: R,
     header: Header,
     offset: u64,
-    payload: Vec<u8>,
+    /// The last block read, checked; its allocation is reused for the next.
+    block: Option<Checked>,
     prev: Option<u128>,
     primes: u64,
     short_block: Option<u64>,
@@ -279,8 +264,8 @@ pub struct Block<'a> {
     pub primes_before: u64,
     /// The prime before the block's first (`None` for the first block).
     pub prev: Option<u128>,
-    /// The block's gap list.
-    pub payload: &'a [u8],
+    /// The block's gap list, checked (it continues after `prev`).
+    pub list: &'a Checked,
 }
 
 impl<R: Read> Reader<R> {
@@ -299,7 +284,7 @@ impl<R: Read> Reader<R> {
             r,
             header,
             offset: HEADER_LEN as u64,
-            payload: Vec::new(),
+            block: None,
             prev: None,
             primes: 0,
             short_block: None,
@@ -341,24 +326,25 @@ impl<R: Read> Reader<R> {
         if len == 0 || len > MAX_PAYLOAD {
             return corrupt(at, format!("block length {len} out of bounds"));
         }
-        self.payload.resize(len as usize, 0);
+        let mut payload = self
+            .block
+            .take()
+            .map(Checked::into_bytes)
+            .unwrap_or_default();
+        payload.resize(len as usize, 0);
         let mut crc = [0u8; 4];
-        if !read_full(&mut self.r, &mut self.payload)? || !read_full(&mut self.r, &mut crc)? {
+        if !read_full(&mut self.r, &mut payload)? || !read_full(&mut self.r, &mut crc)? {
             return corrupt(at, "file ends inside a block (cut short?)");
         }
-        if crc != block_crc(&head, &self.payload) {
+        if crc != block_crc(&head, &payload) {
             return corrupt(at, "block CRC mismatch");
         }
         let (start, stop) = (self.header.start, self.header.stop);
-        let mut dec = GapDecoder::after(&self.payload, self.prev, start, stop);
-        let mut n = 0u64;
-        loop {
-            match dec.next_prime() {
-                Ok(Some(_)) => n += 1,
-                Ok(None) => break,
-                Err(e) => return corrupt(at, format!("block holds a bad gap list: {e}")),
-            }
-        }
+        let list = match check_after(payload, self.prev, start, stop) {
+            Ok(list) => list,
+            Err(e) => return corrupt(at, format!("block holds a bad gap list: {e}")),
+        };
+        let n = list.count();
         let want = self.header.block_primes as u64;
         if n > want {
             return corrupt(at, format!("block holds {n} primes, more than {want}"));
@@ -368,15 +354,16 @@ impl<R: Read> Reader<R> {
         }
         let prev = self.prev;
         let primes_before = self.primes;
-        self.prev = dec.last();
+        self.prev = list.last().or(prev);
         self.primes += n;
         self.offset += 9 + len as u64;
         self.block_offset = at;
+        let list = self.block.insert(list);
         Ok(Some(Block {
             offset: at,
             primes_before,
             prev,
-            payload: &self.payload,
+            list,
         }))
     }
 
@@ -464,7 +451,8 @@ mod tests {
                 let start = if lo == 0 { 0 } else { ps[lo - 1] + 1 };
                 let mut e = crate::gaps::GapEncoder::new(start);
                 ps[lo..hi].iter().for_each(|&p| e.push(p));
-                w.push_chunk(start, e.bytes(), &mut emit, &|e| e).unwrap();
+                let list = GapDecoder::new(e.bytes(), start, u128::MAX);
+                w.push_chunk(list, &mut emit, &|e| e).unwrap();
                 lo = hi;
             }
             w.finish(&mut emit).unwrap();

@@ -9,7 +9,7 @@
 //! sequential writes. Numbers past 2^64 take the same path; only the first prime of a
 //! chunk and multi-byte gaps are converted the slow way.
 
-use crate::gaps::{get_varint, GapError};
+use crate::gaps::{GapDecoder, GapError};
 
 /// Bytes an [`OutBuf`] holds before it wants flushing: large sequential writes.
 pub const BUF_CAP: usize = 1 << 20;
@@ -185,81 +185,42 @@ impl Decimal {
     }
 }
 
-/// Where encoding continues from: the prime before the first, or none (the first
-/// varint is then relative to the base).
-#[derive(Debug, Clone, Copy)]
-pub struct Resume {
-    /// Base of the first varint when `prev` is `None`.
-    pub base: u128,
-    /// The prime just before these bytes.
-    pub prev: Option<u128>,
-}
-
-/// Writes the primes of a gap list (`gaps.rs` encoding) as text lines into `out`,
-/// calling `flush` whenever the buffer is full; returns the last prime (or `from.prev`
-/// when the list is empty). The list must already be checked (the caller ran
-/// [`crate::gaps::GapDecoder`] or an equivalent); a malformed one gives a `GapError`
-/// through `bad` rather than a panic.
+/// Writes the primes of a gap list, walked by the one walker ([`GapDecoder`]), as text
+/// lines into `out`, calling `flush` whenever the buffer is full; returns the last prime
+/// (or the one the walker starts after, when the list is empty). The list is normally
+/// checked already; a malformed one gives a `GapError` through `bad` rather than a
+/// panic.
 pub fn encode<E>(
-    bytes: &[u8],
-    from: Resume,
+    mut list: GapDecoder<'_>,
     dec: &mut Decimal,
     out: &mut OutBuf,
     flush: &mut dyn FnMut(&mut OutBuf) -> Result<(), E>,
     bad: &dyn Fn(GapError) -> E,
 ) -> Result<Option<u128>, E> {
-    let mut pos = 0;
-    let mut prev = from.prev;
-    if let Some(q) = prev {
+    if let Some(q) = list.last() {
         dec.set(q);
     }
     if out.is_full() {
         flush(out)?;
     }
-    // Slow start: the first prime (relative to the base or the previous prime) and the
-    // one after 2 do not follow the halved-gap rule of odd primes.
-    let mut p = loop {
-        match prev {
-            Some(q) if q != 2 => break q,
-            _ => {}
-        }
-        if pos >= bytes.len() {
-            return Ok(prev);
-        }
-        let v = get_varint(bytes, &mut pos).map_err(bad)?;
-        let p = match prev {
-            None => from.base.checked_add(v),
-            Some(q) => v.checked_mul(2).and_then(|d| d.checked_add(q + 1)),
-        }
-        .ok_or_else(|| bad(GapError::Overflow))?;
-        dec.set(p);
-        out.put_line(dec);
-        if out.is_full() {
-            flush(out)?;
-        }
-        prev = Some(p);
-    };
-    // Hot loop: one-byte halved gaps between odd primes.
-    while pos < bytes.len() {
-        let b = bytes[pos];
-        let g = if b < 0x80 {
-            pos += 1;
-            if b == 0 {
-                return Err(bad(GapError::NotRising { after: p }));
+    list.try_walk(
+        |p, prev| {
+            // The digits follow the primes by adding each gap with a carry; only the
+            // first prime of a chunk is converted the slow way.
+            match prev.map(|q| p - q) {
+                Some(g) if g <= u32::MAX as u128 => dec.add_small(g as u32),
+                Some(g) => dec.add(g),
+                None => dec.set(p),
             }
-            2 * b as u128
-        } else {
-            let v = get_varint(bytes, &mut pos).map_err(bad)?;
-            v.checked_mul(2).ok_or_else(|| bad(GapError::Overflow))?
-        };
-        p = p.checked_add(g).ok_or_else(|| bad(GapError::Overflow))?;
-        dec.add(g);
-        out.put_line(dec);
-        if out.is_full() {
-            flush(out)?;
-        }
-    }
-    Ok(Some(p))
+            out.put_line(dec);
+            if out.is_full() {
+                flush(out)?;
+            }
+            Ok(())
+        },
+        bad,
+    )?;
+    Ok(list.last())
 }
 
 #[cfg(test)]
@@ -288,11 +249,8 @@ mod tests {
         );
     }
 
-    fn text_of(ps: &[u128], from: Resume) -> Vec<u8> {
-        let mut e = match from.prev {
-            None => GapEncoder::new(from.base),
-            Some(_) => unreachable!(),
-        };
+    fn text_of(ps: &[u128], base: u128) -> Vec<u8> {
+        let mut e = GapEncoder::new(base);
         for &p in ps {
             e.push(p);
         }
@@ -304,7 +262,8 @@ mod tests {
             o.clear();
             Ok(())
         };
-        let last = encode(e.bytes(), from, &mut dec, &mut out, &mut flush, &|e| e).unwrap();
+        let list = GapDecoder::new(e.bytes(), base, u128::MAX);
+        let last = encode(list, &mut dec, &mut out, &mut flush, &|e| e).unwrap();
         assert_eq!(last, ps.last().copied());
         got.extend_from_slice(out.bytes());
         got
@@ -314,28 +273,10 @@ mod tests {
     fn lines_match_format() {
         let ps: Vec<u128> = vec![2, 3, 5, 7, 11, 97, 101, 1009, 9973, 10007, 99991, 100003];
         let want: String = ps.iter().map(|p| format!("{p}\n")).collect();
-        assert_eq!(
-            text_of(
-                &ps,
-                Resume {
-                    base: 0,
-                    prev: None
-                }
-            ),
-            want.as_bytes()
-        );
+        assert_eq!(text_of(&ps, 0), want.as_bytes());
         let ps = vec![u128::MAX - 158, u128::MAX];
         let want: String = ps.iter().map(|p| format!("{p}\n")).collect();
-        assert_eq!(
-            text_of(
-                &ps,
-                Resume {
-                    base: 1 << 127,
-                    prev: None
-                }
-            ),
-            want.as_bytes()
-        );
+        assert_eq!(text_of(&ps, 1 << 127), want.as_bytes());
     }
 
     #[test]
@@ -346,18 +287,15 @@ mod tests {
             o.clear();
             Ok(())
         };
-        let from = Resume {
-            base: 0,
-            prev: None,
-        };
+        let from = |bytes| GapDecoder::new(bytes, 0, u128::MAX);
         for bad in [&[3u8, 0][..], &[3, 0x80], &[0xff; 20]] {
-            assert!(encode(bad, from, &mut dec, &mut out, &mut flush, &|e| e).is_err());
+            assert!(encode(from(bad), &mut dec, &mut out, &mut flush, &|e| e).is_err());
         }
         let mut big = Vec::new();
         crate::gaps::put_varint(&mut big, u128::MAX);
         big.push(1);
         assert_eq!(
-            encode(&big, from, &mut dec, &mut out, &mut flush, &|e| e),
+            encode(from(&big), &mut dec, &mut out, &mut flush, &|e| e),
             Err(GapError::Overflow)
         );
     }

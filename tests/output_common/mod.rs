@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use crate::reference::Rng;
-use primecluster::gaps::GapEncoder;
+use primecluster::gaps::{check_after, GapEncoder};
 use primecluster::output::{Format, JobSpec, OutputWriter};
 use std::path::{Path, PathBuf};
 
@@ -71,9 +71,14 @@ pub fn chunks(start: u128, stop: u128, ps: &[u128], cuts: &[u128]) -> Vec<Chunk>
 
 /// `n` random cut points inside `start..=stop`.
 pub fn random_cuts(rng: &mut Rng, start: u128, stop: u128, n: usize) -> Vec<u128> {
+    // 128 random bits modulo the span: no product that could overflow for spans
+    // past 2^64 (the test profile checks overflow).
     let span = stop - start;
     (0..n)
-        .map(|_| start + (rng.next() as u128 * span) / u64::MAX as u128)
+        .map(|_| {
+            let r = (rng.next() as u128) << 64 | rng.next() as u128;
+            start + r % span.max(1)
+        })
         .collect()
 }
 
@@ -94,11 +99,18 @@ pub fn job(start: u128, stop: u128, format: Format) -> JobSpec {
     }
 }
 
+/// Checks a chunk's gap list (as the master does) and appends it; an error from either
+/// step, as text.
+pub fn append(w: &mut OutputWriter, start: u128, stop: u128, gaps: &[u8]) -> Result<(), String> {
+    let list = check_after(gaps.to_vec(), None, start, stop).map_err(|e| e.to_string())?;
+    w.append(&list).map_err(|e| e.to_string())
+}
+
 /// Writes a whole job to `path` without interruption.
 pub fn write_all(path: &Path, job: &JobSpec, chunks: &[Chunk]) -> Vec<u8> {
     let mut w = OutputWriter::create(path, job, true).unwrap();
     for c in chunks {
-        w.append(c.start, c.stop, &c.gaps).unwrap();
+        append(&mut w, c.start, c.stop, &c.gaps).unwrap();
     }
     w.finish().unwrap();
     std::fs::read(path).unwrap()

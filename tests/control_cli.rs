@@ -78,6 +78,8 @@ fn bad_arguments_exit_2_naming_the_argument() {
 fn valid_arguments_get_to_the_connection() {
     let token = std::env::temp_dir().join(format!("control_cli_{}.token", std::process::id()));
     std::fs::write(&token, "0123456789abcdef0123456789abcdef\n").unwrap();
+    // Private, so no permission warning precedes the connection error on stderr.
+    std::fs::set_permissions(&token, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     let t = token.to_str().unwrap();
     let cases: &[&[&str]] = &[
         &["status", "127.0.0.1:1"],

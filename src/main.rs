@@ -1026,7 +1026,7 @@ const CONTROL_REPLY_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// The one point where a control command connects: TCP (with timeouts), then the
 /// version 2 hello with role "control" and the authentication handshake
-/// (`docs/PROTOCOL.md` section 5), then the master's welcome. What follows is the control
+/// (`docs/PROTOCOL.md` section 11), then the master's welcome. What follows is the control
 /// client's ([`client`]).
 fn control_connect(t: &ControlTarget) -> Result<client::StreamLink<std::net::TcpStream>, Fail> {
     use std::net::{TcpStream, ToSocketAddrs};

@@ -34,7 +34,7 @@
 //! not parse as this version's layout, the error is [`WireError::UnsupportedVersion`]
 //! rather than a parse error, for the same reason.
 //!
-//! Version 2 adds the authentication handshake (`docs/PROTOCOL.md` section 5): the
+//! Version 2 adds the authentication handshake (`docs/PROTOCOL.md` section 11): the
 //! hello ends with an [`HelloAuth`] block, and a [`Message::Challenge`] and a
 //! [`Message::Proof`] go between hello and welcome. Their payloads are `auth.rs`'s; this
 //! module frames them. Control frames (types `0x30`–`0x35`) are framed here too, their

@@ -6,7 +6,7 @@
 //!
 //! # Layout
 //! - this file: the loop — accept (up to `max_connections`), the hello and the
-//!   authentication handshake (`docs/PROTOCOL.md` section 5), read, hand frames to the
+//!   authentication handshake (`docs/PROTOCOL.md` section 11), read, hand frames to the
 //!   scheduler, carry out its actions, timers, checkpoints, the end of the job;
 //! - [`conn`]: one connection's buffers and socket I/O, with per-state frame caps;
 //! - [`check`]: the checks a result passes before the scheduler sees it;

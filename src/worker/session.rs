@@ -1,5 +1,5 @@
 //! One connection of a worker to its master, on the network thread: connect, Hello,
-//! the authentication handshake (Challenge, then Proof; `docs/PROTOCOL.md` section 5),
+//! the authentication handshake (Challenge, then Proof; `docs/PROTOCOL.md` section 11),
 //! Welcome (or Shutdown, or Error), then read frames until the connection ends, posting
 //! a heartbeat to the outbox every `heartbeat_ms` (the first one `heartbeat_ms` after
 //! the Welcome arrived).

@@ -174,8 +174,14 @@ fn a_worker_with_a_token_refuses_a_master_without_one_and_keeps_retrying() {
         "{err}"
     );
     m.wait_line("refused this master", LIMIT);
-    // Without --once it keeps trying, saying why plainly.
-    let mut w = worker(port, &["--token-file", t.to_str().unwrap()]);
+    // Without --once it keeps trying, saying why plainly. (Its token file is readable
+    // by others: that works, with a warning.)
+    let open = dir.join("open.token");
+    std::fs::copy(&t, &open).unwrap();
+    std::fs::set_permissions(&open, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let mut w = worker(port, &["--token-file", open.to_str().unwrap()]);
+    let line = w.wait_line("readable by group or others", LIMIT);
+    assert!(line.contains("chmod 600"), "{line}");
     let line = w.wait_line("authentication failed", LIMIT);
     assert!(line.contains("retrying every 5 s"), "{line}");
     assert!(w.child.try_wait().unwrap().is_none(), "still retrying");
@@ -402,6 +408,35 @@ fn control_clients_pass_the_handshake_and_never_get_work() {
         matches!(rest.as_slice(), [Message::Shutdown { .. }]),
         "{rest:?}"
     );
+}
+
+#[test]
+fn an_unfinished_handshake_is_closed_at_the_hello_timeout() {
+    let dir = scratch("auth-timeout");
+    let t = token_file(&dir, "t", SECRET);
+    let (mut m, port) = master(&["1e5", "--count", "--token-file", t.to_str().unwrap()]);
+    let key = token(SECRET);
+    let mut c = Raw::connect(port);
+    c.s.set_read_timeout(Some(LIMIT)).unwrap();
+    let hs = ClientHandshake::new(Some(&key), [3; 32], Role::Worker, "silent");
+    c.send(&hello(&hs));
+    let began = Instant::now();
+    assert!(matches!(c.recv(), Some(Message::Challenge(_))));
+    // No proof: the master closes the connection after its 10 s hello timeout.
+    assert_eq!(c.rest(), Vec::new());
+    let waited = began.elapsed();
+    assert!(
+        waited >= Duration::from_secs(9) && waited < Duration::from_secs(60),
+        "{waited:?}"
+    );
+    let line = m.wait_line("dropped", LIMIT);
+    assert!(line.contains("handshake within 10 s"), "{line}");
+    let mut w = worker(
+        port,
+        &["--threads", "1", "--token-file", t.to_str().unwrap()],
+    );
+    assert!(m.wait_for(LIMIT).success());
+    assert_eq!(w.wait_for(LIMIT).code(), Some(0));
 }
 
 /// Connect-to-welcome time of `n` sequential connections (control clients, so the

@@ -1,7 +1,7 @@
 //! Token authentication of protocol version 2: a shared secret (the token) and a mutual
 //! HMAC-SHA256 challenge–response on fresh nonces, as pure state machines.
 //!
-//! `docs/AUTH.md` specifies the handshake byte by byte, with test vectors that
+//! `docs/PROTOCOL.md` section 11 specifies the handshake byte by byte, with test vectors that
 //! `tests/auth_vectors.rs` checks against this module.
 //!
 //! # The conversation

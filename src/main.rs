@@ -120,8 +120,17 @@ job_args! {
         /// local worker threads, 1 to 1024 (default: all cores)
         threads: Option<String>,
         #[argh(option)]
-        /// also accept workers from other machines on ADDR (e.g. 0.0.0.0:7878)
+        /// also accept workers from other machines on ADDR (e.g. 0.0.0.0:7878); an
+        /// address other than loopback needs --token-file (or --insecure)
         listen: Option<String>,
+        #[argh(option, arg_name = "FILE")]
+        /// the cluster's token (see `primecluster token`): workers and control clients
+        /// must prove it, and the local worker uses it too (default: no token)
+        token_file: Option<PathBuf>,
+        #[argh(switch)]
+        /// allow --listen on a non-loopback address without a token (a trusted LAN only:
+        /// anyone who reaches the port can join the job)
+        insecure: bool,
     }
 }
 
@@ -131,8 +140,17 @@ job_args! {
     #[argh(subcommand, name = "master")]
     struct MasterArgs {
         #[argh(option)]
-        /// address to listen on for workers, e.g. 0.0.0.0:7878 or 127.0.0.1:0
+        /// address to listen on for workers, e.g. 0.0.0.0:7878 or 127.0.0.1:0; an address
+        /// other than loopback needs --token-file (or --insecure)
         listen: String,
+        #[argh(option, arg_name = "FILE")]
+        /// the cluster's token (see `primecluster token`): workers and control clients
+        /// must prove it before they are welcomed
+        token_file: Option<PathBuf>,
+        #[argh(switch)]
+        /// allow a non-loopback --listen without a token (a trusted LAN only: anyone who
+        /// reaches the port can join the job)
+        insecure: bool,
         #[argh(option)]
         /// threads every worker should run, 1 to 1024 (default: each worker's own choice)
         worker_threads: Option<String>,
@@ -175,6 +193,10 @@ struct WorkerArgs {
     #[argh(option)]
     /// exit 0 after SECONDS without a master (default: wait for ever)
     idle_exit: Option<u64>,
+    #[argh(option, arg_name = "FILE")]
+    /// the cluster's token (see `primecluster token`): the master must prove it before
+    /// this worker computes anything, then the worker proves it
+    token_file: Option<PathBuf>,
 }
 
 #[derive(FromArgs)]
@@ -589,7 +611,12 @@ fn open_output(job: &Job) -> Result<Option<(Output, u128)>, Fail> {
     }
 }
 
-fn master_config(job: &Job, start: u128, worker_threads: Option<u32>) -> MasterConfig {
+fn master_config(
+    job: &Job,
+    start: u128,
+    worker_threads: Option<u32>,
+    token: Option<auth::Token>,
+) -> MasterConfig {
     MasterConfig {
         start,
         stop: job.stop,
@@ -600,6 +627,7 @@ fn master_config(job: &Job, start: u128, worker_threads: Option<u32>) -> MasterC
         worker_threads,
         max_connections: job.max_connections,
         quiet: job.opts.quiet,
+        token,
     }
 }
 
@@ -607,9 +635,38 @@ fn bind(addr: &str) -> Result<std::net::TcpListener, Fail> {
     std::net::TcpListener::bind(addr).map_err(|e| Fail::Usage(format!("--listen {addr}: {e}")))
 }
 
+/// Refuses, before binding, a listener that strangers could reach without a token:
+/// every address `addr` resolves to must be loopback, unless there is a token or the
+/// operator said `--insecure`.
+fn check_listen(addr: &str, has_token: bool, insecure: bool) -> Result<(), Fail> {
+    use std::net::ToSocketAddrs;
+    let addrs = addr
+        .to_socket_addrs()
+        .map_err(|e| Fail::Usage(format!("--listen {addr}: {e}")))?;
+    for a in addrs {
+        auth::check_listen(&a, has_token, insecure).map_err(|e| Fail::Usage(e.to_string()))?;
+    }
+    Ok(())
+}
+
+/// Reads `--token-file` (exit 2 naming the file if it cannot be used), warning when
+/// other users may read it.
+fn load_token(path: Option<&std::path::Path>) -> Result<Option<auth::Token>, Fail> {
+    let Some(path) = path else {
+        return Ok(None);
+    };
+    let loaded = auth::Token::load(path).map_err(|e| Fail::Usage(format!("--token-file: {e}")))?;
+    if let Some(w) = &loaded.warning {
+        log::warn!("{w}");
+    }
+    Ok(Some(loaded.token))
+}
+
 fn cmd_master(a: MasterArgs) -> Result<(), Fail> {
     let worker_threads = threads_option("--worker-threads", a.worker_threads.as_deref())?;
     let job = job(&a.range, a.count, a.out.clone(), a.job_opts())?;
+    let token = load_token(a.token_file.as_deref())?;
+    check_listen(&a.listen, token.is_some(), a.insecure)?;
     // Bind before touching any file: a busy port must leave the output as it was.
     let listener = bind(&a.listen)?;
     let Some((output, start)) = open_output(&job)? else {
@@ -619,7 +676,7 @@ fn cmd_master(a: MasterArgs) -> Result<(), Fail> {
         // Tests and scripts read the port from here when listening on port 0.
         eprintln!("primecluster: master listening on {addr}");
     }
-    let cfg = master_config(&job, start, worker_threads);
+    let cfg = master_config(&job, start, worker_threads, token);
     let summary = master::run(cfg, output, listener).map_err(|e| master_failure(&job, e))?;
     report(&job, &summary)
 }
@@ -627,8 +684,11 @@ fn cmd_master(a: MasterArgs) -> Result<(), Fail> {
 fn cmd_run(a: RunArgs) -> Result<(), Fail> {
     let threads = threads_option("--threads", a.threads.as_deref())?;
     let job = job(&a.range, a.count, a.out.clone(), a.job_opts())?;
+    let token = load_token(a.token_file.as_deref())?;
+    let listen = a.listen.as_deref().unwrap_or("127.0.0.1:0");
+    check_listen(listen, token.is_some(), a.insecure)?;
     // Bind before touching any file: a busy port must leave the output as it was.
-    let listener = bind(a.listen.as_deref().unwrap_or("127.0.0.1:0"))?;
+    let listener = bind(listen)?;
     let Some((output, start)) = open_output(&job)? else {
         return Ok(());
     };
@@ -641,9 +701,10 @@ fn cmd_run(a: RunArgs) -> Result<(), Fail> {
         name: "local".into(),
         once: true,
         idle_exit: None,
+        token: token.clone(),
     };
     let local_worker = thread::spawn(move || worker::run(&local));
-    let cfg = master_config(&job, start, None);
+    let cfg = master_config(&job, start, None, token);
     let summary = master::run(cfg, output, listener).map_err(|e| master_failure(&job, e))?;
     // Only a finished job waits for its local worker (told "done", it ends at once);
     // after a signal or a closed pipe the process simply exits.
@@ -763,12 +824,14 @@ fn cmd_worker(a: WorkerArgs) -> Result<(), Fail> {
             )))
         }
     };
+    let token = load_token(a.token_file.as_deref())?;
     let cfg = WorkerConfig {
         master: a.master,
         threads,
         name: a.name.unwrap_or_else(worker::default_name),
         once: a.once,
         idle_exit,
+        token,
     };
     worker::run(&cfg).map_err(|e| Fail::Job(e.to_string()))
 }
@@ -1014,12 +1077,13 @@ fn parse_worker_target(worker: Option<&str>) -> Result<Target, Fail> {
 const CONTROL_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const CONTROL_REPLY_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// The one point where a control command connects: TCP (real, with timeouts), then the
-/// version 2 hello with role "control" and the token. That handshake lives in the auth
-/// branch; until the lead merges it, this reports so after connecting rather than
-/// pretending.
+/// The one point where a control command connects: TCP (with timeouts), then the
+/// version 2 hello with role "control" and the authentication handshake
+/// (`docs/PROTOCOL.md` section 11), then the master's welcome. What follows is the control
+/// client's ([`client`]).
 fn control_connect(t: &ControlTarget) -> Result<client::StreamLink<std::net::TcpStream>, Fail> {
     use std::net::{TcpStream, ToSocketAddrs};
+    let token = load_token(t.token_file.as_deref())?;
     let addrs = t
         .master
         .to_socket_addrs()
@@ -1035,25 +1099,98 @@ fn control_connect(t: &ControlTarget) -> Result<client::StreamLink<std::net::Tcp
             Err(e) => last = Some(e),
         }
     }
-    let stream = stream.ok_or_else(|| {
+    let mut stream = stream.ok_or_else(|| {
         Fail::Job(format!(
             "connecting to {}: {}",
             t.master,
             last.map_or("no address".into(), |e| e.to_string())
         ))
     })?;
+    let fail = |e: &dyn std::fmt::Display| Fail::Job(format!("master {}: {e}", t.master));
     stream
         .set_read_timeout(Some(CONTROL_REPLY_TIMEOUT))
         .and_then(|_| stream.set_write_timeout(Some(CONTROL_REPLY_TIMEOUT)))
-        .map_err(|e| Fail::Job(format!("connection to {}: {e}", t.master)))?;
-    Err(Fail::Job(format!(
-        "connected to {}, but control connections are not wired yet: the control hello \
-         (token file: {}) comes with the authenticated handshake",
-        t.master,
-        t.token_file
-            .as_deref()
-            .map_or("none".into(), |p| p.display().to_string())
-    )))
+        .map_err(|e| fail(&e))?;
+    let nonce = auth::fresh_nonce().map_err(|e| fail(&e))?;
+    let name = format!("control-{}", std::process::id());
+    let mut hs = auth::ClientHandshake::new(token.as_ref(), nonce, auth::Role::Control, &name);
+    let hello = wire::Hello {
+        version: wire::VERSION,
+        name: hs.name().to_owned(),
+        cores: 0,
+        threads: 0,
+        arch: String::new(),
+        kernels: 0,
+        auth: hs.hello_auth(),
+    };
+    control_send(&mut stream, &wire::Message::Hello(hello)).map_err(|e| fail(&e))?;
+    let challenge = match control_recv(&mut stream).map_err(|e| fail(&e))? {
+        wire::Message::Challenge(c) => c,
+        other => return Err(fail(&control_unexpected("challenge", &other))),
+    };
+    let proof = match hs.on_challenge(&challenge) {
+        Ok(p) => p,
+        Err(e) => {
+            let refusal = wire::Message::Error {
+                code: wire::ErrorCode::Unauthorized,
+                message: e.to_string(),
+            };
+            let _ = control_send(&mut stream, &refusal);
+            return Err(fail(&e));
+        }
+    };
+    control_send(&mut stream, &wire::Message::Proof(proof)).map_err(|e| fail(&e))?;
+    match control_recv(&mut stream).map_err(|e| fail(&e))? {
+        wire::Message::Welcome(_) => Ok(client::StreamLink::new(stream)),
+        other => Err(fail(&control_unexpected("welcome", &other))),
+    }
+}
+
+/// What a control client says when the master answers the hello or the proof with
+/// anything but the expected frame (an Error frame: the master's reason).
+fn control_unexpected(want: &str, got: &wire::Message) -> String {
+    match got {
+        wire::Message::Error { code, message } => format!("refused ({code}): {message}"),
+        other => format!("expected {want}, got {}", other.name()),
+    }
+}
+
+fn control_send(stream: &mut std::net::TcpStream, msg: &wire::Message) -> io::Result<()> {
+    let mut buf = Vec::with_capacity(msg.encoded_len());
+    wire::encode(msg, &mut buf);
+    stream.write_all(&buf)
+}
+
+/// One frame of the handshake, within the early cap (a longer one is not the master's
+/// challenge or welcome, whatever it is).
+fn control_recv(stream: &mut std::net::TcpStream) -> io::Result<wire::Message> {
+    use std::io::Read;
+    let mut buf = Vec::new();
+    loop {
+        match wire::decode_within(&buf, wire::MAX_EARLY_FRAME_LEN, "before the welcome") {
+            Ok(Some((msg, used))) => {
+                if used != buf.len() {
+                    // Nothing may follow the welcome before the client's request.
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "the master sent more than one frame before the request",
+                    ));
+                }
+                return Ok(msg);
+            }
+            Ok(None) => {}
+            Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e.to_string())),
+        }
+        let mut chunk = [0u8; 1024];
+        let n = stream.read(&mut chunk)?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the master closed the connection during the handshake",
+            ));
+        }
+        buf.extend_from_slice(chunk.get(..n).unwrap_or_default());
+    }
 }
 
 fn control_fail(e: control::ControlError) -> Fail {

@@ -33,14 +33,21 @@
 //! can answer "version X not supported"; if a hello or welcome of another version does
 //! not parse as this version's layout, the error is [`WireError::UnsupportedVersion`]
 //! rather than a parse error, for the same reason.
+//!
+//! Version 2 adds the authentication handshake (`docs/PROTOCOL.md` section 11): the
+//! hello ends with an [`HelloAuth`] block, and a [`Message::Challenge`] and a
+//! [`Message::Proof`] go between hello and welcome. Their payloads are `auth.rs`'s; this
+//! module frames them. Control frames (types `0x30`–`0x35`) are framed here too, their
+//! payloads parsed by `control::msg`.
 
+use crate::auth::{AuthError, Challenge, ClientProof, HelloAuth, HELLO_AUTH_LEN};
 use byteorder::{BigEndian, ByteOrder};
 use std::fmt;
 
 /// First bytes of both hellos.
 pub const MAGIC: [u8; 4] = *b"PCLU";
 /// Protocol version; a peer with another gets an error frame and is dropped.
-pub const VERSION: u16 = 1;
+pub const VERSION: u16 = 2;
 /// Largest frame length accepted (type + payload + CRC), checked before reading the body.
 pub const MAX_FRAME_LEN: u32 = 64 << 20;
 /// Smallest frame length: a type byte and the CRC, with an empty payload.
@@ -58,8 +65,9 @@ pub const MAX_GAPS_LEN: usize = (MAX_FRAME_LEN - 1 - RESULT_FIXED_LEN - 4) as us
 /// slot counts) past what a machine runs.
 pub const MAX_THREADS: u32 = 1024;
 /// Largest frame a receiver takes before the hello exchange is over. This version's
-/// largest hello is 539 bytes (two 256-byte strings); the rest leaves room for a later
-/// version's hello to be read and answered with "version not supported".
+/// largest hello is 573 bytes (two 256-byte strings and the 34-byte authentication
+/// block); the rest leaves room for a later version's hello to be read and answered with
+/// "version not supported". The handshake's challenge and proof fit it too.
 pub const MAX_EARLY_FRAME_LEN: u32 = 1024;
 /// Largest frame other than a result that a worker sends after its welcome (heartbeat,
 /// error with a 256-byte message).
@@ -96,8 +104,17 @@ pub fn result_frame_len(gaps_len: usize) -> u32 {
 pub mod code {
     /// Worker -> master, first frame.
     pub const HELLO: u8 = 0x01;
-    /// Master -> worker, first frame.
+    /// Master -> client, after the handshake.
     pub const WELCOME: u8 = 0x02;
+    /// Master -> client, answering the hello: the master's nonce and proof.
+    pub const CHALLENGE: u8 = 0x03;
+    /// Client -> master, answering the challenge: the client's proof.
+    pub const PROOF: u8 = 0x04;
+    /// First control frame type (status request); control frames are `0x30..=0x35`,
+    /// their payloads defined in `docs/CONTROL.md` and parsed by `control::msg`.
+    pub const CONTROL_FIRST: u8 = 0x30;
+    /// Last control frame type (stop reply).
+    pub const CONTROL_LAST: u8 = 0x35;
     /// Master -> worker: a chunk to compute.
     pub const ASSIGN: u8 = 0x10;
     /// Worker -> master: a computed chunk.
@@ -158,6 +175,8 @@ pub struct Hello {
     pub arch: String,
     /// Bit i set: the worker has kernel i (0 auto, 1 sieve, 2 trial).
     pub kernels: u32,
+    /// Version 2: the authentication block (method, role, fresh client nonce).
+    pub auth: HelloAuth,
 }
 
 /// Master -> worker, first frame: the master's hello.
@@ -201,7 +220,8 @@ pub struct ChunkResult {
 pub enum ShutdownReason {
     /// The job is complete: exit 0.
     Done = 0,
-    /// The master stops (error or operator): exit 0 without waiting for more.
+    /// The master stops (error, signal or operator) and may be resumed: drop the chunks
+    /// held, wait and reconnect with backoff.
     Stopped = 1,
 }
 
@@ -238,6 +258,8 @@ pub enum ErrorCode {
     Malformed = 3,
     BadResult = 4,
     Internal = 5,
+    /// The authentication handshake failed (missing or wrong token, bad proof).
+    Unauthorized = 6,
 }
 
 impl ErrorCode {
@@ -249,6 +271,7 @@ impl ErrorCode {
             3 => Some(ErrorCode::Malformed),
             4 => Some(ErrorCode::BadResult),
             5 => Some(ErrorCode::Internal),
+            6 => Some(ErrorCode::Unauthorized),
             _ => None,
         }
     }
@@ -261,6 +284,7 @@ impl ErrorCode {
             ErrorCode::Malformed => "malformed",
             ErrorCode::BadResult => "bad-result",
             ErrorCode::Internal => "internal",
+            ErrorCode::Unauthorized => "unauthorized",
         }
     }
 }
@@ -276,6 +300,8 @@ impl fmt::Display for ErrorCode {
 pub enum Message {
     Hello(Hello),
     Welcome(Welcome),
+    Challenge(Challenge),
+    Proof(ClientProof),
     Assign(Assign),
     Result(ChunkResult),
     Heartbeat {
@@ -296,6 +322,11 @@ pub enum Message {
         code: ErrorCode,
         message: String,
     },
+    /// A control frame (`code` in `0x30..=0x35`), payload as received or to send.
+    Control {
+        code: u8,
+        payload: Vec<u8>,
+    },
 }
 
 impl Message {
@@ -304,6 +335,8 @@ impl Message {
         match self {
             Message::Hello(_) => "hello",
             Message::Welcome(_) => "welcome",
+            Message::Challenge(_) => "challenge",
+            Message::Proof(_) => "proof",
             Message::Assign(_) => "assign",
             Message::Result(_) => "result",
             Message::Heartbeat { .. } => "heartbeat",
@@ -311,6 +344,7 @@ impl Message {
             Message::Cancel { .. } => "cancel",
             Message::Shutdown { .. } => "shutdown",
             Message::Error { .. } => "error",
+            Message::Control { .. } => "control frame",
         }
     }
 
@@ -319,6 +353,8 @@ impl Message {
         match self {
             Message::Hello(_) => code::HELLO,
             Message::Welcome(_) => code::WELCOME,
+            Message::Challenge(_) => code::CHALLENGE,
+            Message::Proof(_) => code::PROOF,
             Message::Assign(_) => code::ASSIGN,
             Message::Result(_) => code::RESULT,
             Message::Heartbeat { .. } => code::HEARTBEAT,
@@ -326,6 +362,7 @@ impl Message {
             Message::Cancel { .. } => code::CANCEL,
             Message::Shutdown { .. } => code::SHUTDOWN,
             Message::Error { .. } => code::ERROR,
+            Message::Control { code, .. } => *code,
         }
     }
 
@@ -337,8 +374,18 @@ impl Message {
 
     fn payload_len(&self) -> usize {
         match self {
-            Message::Hello(h) => 4 + 2 + str_len(&h.name) + 4 + 4 + str_len(&h.arch) + 4,
+            Message::Hello(h) => {
+                4 + 2 + str_len(&h.name) + 4 + 4 + str_len(&h.arch) + 4 + HELLO_AUTH_LEN
+            }
             Message::Welcome(_) => 4 + 2 + 4 + 1 + 1 + 4 + 4,
+            Message::Challenge(c) => match c {
+                Challenge::NoAuth => 1,
+                Challenge::Hmac { .. } => 1 + 32 + 32,
+            },
+            Message::Proof(p) => match p {
+                ClientProof::NoAuth => 1,
+                ClientProof::Hmac { .. } => 1 + 32,
+            },
             Message::Assign(_) => 8 + 16 + 16,
             Message::Result(r) => RESULT_FIXED_LEN as usize + r.gaps.len(),
             Message::Heartbeat { .. } => 4 + 4,
@@ -347,6 +394,7 @@ impl Message {
             Message::Shutdown { message, .. } | Message::Error { message, .. } => {
                 1 + str_len(message)
             }
+            Message::Control { payload, .. } => payload.len(),
         }
     }
 }
@@ -357,8 +405,17 @@ impl fmt::Display for Message {
         match self {
             Message::Hello(h) => write!(
                 f,
-                "hello v{} from {:?} ({}, {} cores, {} threads, kernels 0b{:b})",
-                h.version, h.name, h.arch, h.cores, h.threads, h.kernels
+                "hello v{} from {} {:?} ({}, {} cores, {} threads, kernels 0b{:b}, {})",
+                h.version, h.auth.role, h.name, h.arch, h.cores, h.threads, h.kernels, h.auth.auth
+            ),
+            Message::Challenge(c) => write!(f, "challenge ({})", c.method()),
+            Message::Proof(p) => write!(
+                f,
+                "proof ({})",
+                match p {
+                    ClientProof::NoAuth => "no authentication",
+                    ClientProof::Hmac { .. } => "HMAC-SHA256",
+                }
             ),
             Message::Welcome(w) => write!(
                 f,
@@ -384,6 +441,9 @@ impl fmt::Display for Message {
             Message::Cancel { chunk } => write!(f, "cancel chunk {chunk}"),
             Message::Shutdown { reason, message } => write!(f, "shutdown ({reason}): {message}"),
             Message::Error { code, message } => write!(f, "error ({code}): {message}"),
+            Message::Control { code, payload } => {
+                write!(f, "control frame 0x{code:02x} ({} bytes)", payload.len())
+            }
         }
     }
 }
@@ -445,6 +505,15 @@ pub enum WireError {
     /// this version's. A receiver that decoded a hello or welcome of another version
     /// answers with this error's [`to_message`](WireError::to_message) too.
     UnsupportedVersion { msg: &'static str, version: u16 },
+    /// A handshake payload (the hello's authentication block, a challenge or a proof)
+    /// does not parse in a way the variants above do not describe.
+    Auth(AuthError),
+}
+
+impl From<AuthError> for WireError {
+    fn from(e: AuthError) -> Self {
+        WireError::Auth(e)
+    }
 }
 
 impl WireError {
@@ -535,6 +604,7 @@ impl fmt::Display for WireError {
                 f,
                 "{msg} of protocol version {version} not supported, this side speaks {VERSION}"
             ),
+            WireError::Auth(e) => write!(f, "{e}"),
         }
     }
 }
@@ -559,6 +629,7 @@ pub fn encode(msg: &Message, out: &mut Vec<u8>) {
             put_u32(out, h.threads);
             put_str(out, &h.arch);
             put_u32(out, h.kernels);
+            h.auth.emit(out);
         }
         Message::Welcome(w) => {
             out.extend_from_slice(&MAGIC);
@@ -569,6 +640,8 @@ pub fn encode(msg: &Message, out: &mut Vec<u8>) {
             put_u32(out, w.heartbeat_ms);
             put_u32(out, w.threads);
         }
+        Message::Challenge(c) => c.emit(out),
+        Message::Proof(p) => p.emit(out),
         Message::Assign(a) => {
             put_u64(out, a.chunk);
             put_u128(out, a.start);
@@ -601,6 +674,7 @@ pub fn encode(msg: &Message, out: &mut Vec<u8>) {
             out.push(*code as u8);
             put_str(out, message);
         }
+        Message::Control { payload, .. } => out.extend_from_slice(payload),
     }
     let body = at + LEN_PREFIX;
     let crc = crc32fast::hash(&out[body..]);
@@ -722,6 +796,16 @@ fn parse_payload(ty: u8, payload: &[u8]) -> Result<Message, WireError> {
             let version = r.magic_and_version()?;
             versioned("welcome", version, parse_welcome(version, &mut r))?
         }
+        code::CHALLENGE => {
+            Message::Challenge(Challenge::parse(payload).map_err(|e| auth_error(e, payload.len()))?)
+        }
+        code::PROOF => {
+            Message::Proof(ClientProof::parse(payload).map_err(|e| auth_error(e, payload.len()))?)
+        }
+        code::CONTROL_FIRST..=code::CONTROL_LAST => Message::Control {
+            code: ty,
+            payload: payload.to_vec(),
+        },
         code::ASSIGN => {
             let mut r = Reader::new("assign", payload);
             let chunk = r.u64("chunk")?;
@@ -784,7 +868,7 @@ fn parse_payload(ty: u8, payload: &[u8]) -> Result<Message, WireError> {
             let mut r = Reader::new("error", payload);
             let v = r.u8("code")?;
             let code =
-                ErrorCode::from_u8(v).ok_or_else(|| r.invalid("code", v.into(), "1 to 5"))?;
+                ErrorCode::from_u8(v).ok_or_else(|| r.invalid("code", v.into(), "1 to 6"))?;
             let message = r.string("message")?;
             r.finish()?;
             Message::Error { code, message }
@@ -792,6 +876,31 @@ fn parse_payload(ty: u8, payload: &[u8]) -> Result<Message, WireError> {
         code => return Err(WireError::UnknownType { code }),
     };
     Ok(msg)
+}
+
+/// A handshake payload's error as the frame's: the same variants and wording as every
+/// other message, with the whole payload's length (`payload_len`).
+fn auth_error(e: AuthError, payload_len: usize) -> WireError {
+    match e {
+        AuthError::Truncated { msg, field, .. } => WireError::Truncated {
+            msg,
+            field,
+            payload_len,
+        },
+        AuthError::TrailingBytes { msg, extra } => WireError::TrailingBytes { msg, extra },
+        AuthError::InvalidValue {
+            msg,
+            field,
+            value,
+            expected,
+        } => WireError::InvalidValue {
+            msg,
+            field,
+            value: value.into(),
+            expected,
+        },
+        other => WireError::Auth(other),
+    }
 }
 
 /// A hello or welcome of a version other than ours that fails to parse is reported as
@@ -813,7 +922,8 @@ fn parse_hello(version: u16, r: &mut Reader<'_>) -> Result<Message, WireError> {
     let threads = r.u32("threads")?;
     let arch = r.string("arch")?;
     let kernels = r.u32("kernels")?;
-    r.finish()?;
+    // The block ends the payload: its parser refuses a short or long remainder.
+    let auth = HelloAuth::parse(r.rest()).map_err(|e| auth_error(e, r.payload_len))?;
     Ok(Message::Hello(Hello {
         version,
         name,
@@ -821,6 +931,7 @@ fn parse_hello(version: u16, r: &mut Reader<'_>) -> Result<Message, WireError> {
         threads,
         arch,
         kernels,
+        auth,
     }))
 }
 
@@ -956,6 +1067,11 @@ impl<'a> Reader<'a> {
             value,
             expected,
         }
+    }
+
+    /// What is left of the payload.
+    fn rest(&self) -> &'a [u8] {
+        self.rest
     }
 
     /// Refuses bytes left after the last field.

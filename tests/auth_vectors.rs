@@ -1,8 +1,8 @@
-//! `docs/AUTH.md` cannot drift from the code: its test vectors (section 7) are parsed
+//! `docs/PROTOCOL.md` section 11 cannot drift from the code: its test vectors (11.7) are parsed
 //! out of the document and every line is recomputed with the reference implementation,
 //! the MAC inputs rebuilt from the documented layout and hashed with HMAC-SHA256 directly,
 //! and the frames rebuilt with CRC-32; the refusal messages of section 6 must be the
-//! ones `AuthError` prints.
+//! ones `AuthError` prints (11.6).
 
 use hmac::{Hmac, Mac};
 use primecluster::auth::{
@@ -18,17 +18,23 @@ const PROOF_TYPE: u8 = 0x04;
 const HELLO_TYPE: u8 = 0x01;
 
 fn doc() -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/AUTH.md");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/PROTOCOL.md");
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// The text of the section whose heading starts with `heading`, up to the next `## `.
+/// The text of the subsection whose heading starts with `heading`, up to the next
+/// heading of level 2 or 3.
 fn section<'a>(doc: &'a str, heading: &str) -> &'a str {
     let start = doc
         .find(heading)
-        .unwrap_or_else(|| panic!("AUTH.md has no section {heading:?}"));
+        .unwrap_or_else(|| panic!("PROTOCOL.md has no section {heading:?}"));
     let rest = &doc[start + heading.len()..];
-    &rest[..rest.find("\n## ").unwrap_or(rest.len())]
+    let end = [rest.find("\n## "), rest.find("\n### ")]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(rest.len());
+    &rest[..end]
 }
 
 fn unhex(s: &str) -> Vec<u8> {
@@ -42,12 +48,12 @@ fn unhex(s: &str) -> Vec<u8> {
 /// The vectors: (header line, field -> bytes), from the first ```text block of section 7.
 fn vectors() -> Vec<(String, BTreeMap<String, Vec<u8>>)> {
     let doc = doc();
-    let text = section(&doc, "## 7. Test vectors");
+    let text = section(&doc, "### 11.7. Test vectors");
     let block = text
         .split("```text\n")
         .nth(1)
         .and_then(|b| b.split("```").next())
-        .expect("section 7 has a ```text block");
+        .expect("section 11.7 has a ```text block");
     let mut out: Vec<(String, BTreeMap<String, Vec<u8>>)> = Vec::new();
     for line in block.lines().map(str::trim).filter(|l| !l.is_empty()) {
         if line.starts_with("vector ") {
@@ -123,7 +129,7 @@ impl Vector<'_> {
             assert_eq!(
                 hex(&stated),
                 hex(computed),
-                "{}: `{field}` in AUTH.md differs from the code",
+                "{}: `{field}` in PROTOCOL.md 11.7 differs from the code",
                 self.name
             );
         }
@@ -304,7 +310,7 @@ fn refusal_messages_are_the_codes() {
     let produced: Vec<String> = produced.iter().map(ToString::to_string).collect();
 
     let doc = doc();
-    let table = section(&doc, "## 6. Refusals");
+    let table = section(&doc, "### 11.6. Refusals");
     let mut documented = 0;
     for row in table.lines().filter(|l| l.starts_with("| ")) {
         let Some(cell) = row.split('|').nth(3) else {
@@ -322,7 +328,7 @@ fn refusal_messages_are_the_codes() {
             let message = rest[body_start..body_start + len].trim();
             assert!(
                 produced.iter().any(|p| p == message),
-                "AUTH.md section 6 documents a message the code does not produce:\n  \
+                "PROTOCOL.md section 11.6 documents a message the code does not produce:\n  \
                  {message}\nproduced:\n  {}",
                 produced.join("\n  ")
             );

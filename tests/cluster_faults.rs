@@ -10,6 +10,7 @@ mod common;
 mod reference;
 
 use common::*;
+use primecluster::auth::{HelloAuth, Method, Role};
 use primecluster::wire::{self, ErrorCode, Hello, Message};
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -152,6 +153,11 @@ fn garbage_and_wrong_version_clients_are_dropped_while_the_job_completes() {
         threads: 1,
         arch: "x".into(),
         kernels: 7,
+        auth: HelloAuth {
+            auth: Method::None,
+            role: Role::Worker,
+            client_nonce: [7; 32],
+        },
     };
     let mut frame = Vec::new();
     wire::encode(&Message::Hello(hello), &mut frame);
@@ -162,7 +168,7 @@ fn garbage_and_wrong_version_clients_are_dropped_while_the_job_completes() {
             code: ErrorCode::BadVersion,
             message,
         }] => {
-            assert!(message.contains("99") && message.contains('1'), "{message}")
+            assert!(message.contains("99") && message.contains('2'), "{message}")
         }
         other => panic!("wrong-version hello: {other:?}"),
     }

@@ -6,6 +6,7 @@ mod common;
 mod reference;
 
 use common::*;
+use primecluster::auth::{Challenge, ClientProof};
 use primecluster::gaps::{self, GapDecoder};
 use primecluster::wire::{self, Assign, Message, Mode, ShutdownReason, Welcome};
 use reference::is_prime_naive;
@@ -80,6 +81,12 @@ fn accept_worker(listener: &TcpListener, kernel: u8) -> FakeMaster {
             assert_eq!(h.name, "probe");
         }
         other => panic!("first frame must be a hello: {other}"),
+    }
+    // A master without a token: challenge `auth = 0`, the worker's proof `auth = 0`.
+    m.send(&Message::Challenge(Challenge::NoAuth));
+    match m.recv(Duration::from_secs(20)) {
+        Message::Proof(ClientProof::NoAuth) => {}
+        other => panic!("the worker must answer the challenge with a proof: {other}"),
     }
     let welcome = Welcome {
         version: wire::VERSION,

@@ -10,6 +10,7 @@ mod common;
 mod reference;
 
 use common::*;
+use primecluster::auth::{ClientProof, HelloAuth, Method, Role};
 use primecluster::wire::{self, Hello, Message};
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
@@ -42,9 +43,17 @@ impl Zombie {
             threads,
             arch: "zombie".into(),
             kernels: 1,
+            auth: HelloAuth {
+                auth: Method::None,
+                role: Role::Worker,
+                client_nonce: [9; 32],
+            },
         });
         let mut frame = Vec::new();
         wire::encode(&hello, &mut frame);
+        // No token on either side: the proof is "none", and may follow the hello at once
+        // (the master reads it after its one-byte challenge).
+        wire::encode(&Message::Proof(ClientProof::NoAuth), &mut frame);
         stream.write_all(&frame).unwrap();
         let stop = Arc::new(AtomicBool::new(false));
         let (tx, assigned) = mpsc::channel();

@@ -22,13 +22,13 @@ fn run(args: &[&str]) -> (Option<i32>, String, String) {
 #[test]
 fn bad_arguments_exit_2_naming_the_argument() {
     let cases: &[(&[&str], &str)] = &[
-        (&["status"], "not provided:\n    HOST:PORT"),
+        (&["status"], "not provided: HOST:PORT"),
         (&["status", "nohost"], "'nohost' is not HOST:PORT"),
         (&["status", ":7878"], "':7878' is not HOST:PORT"),
         (&["status", "host:99999"], "'host:99999'"),
         (&["status", "host:port"], "'host:port'"),
         (&["stop", "host"], "'host'"),
-        (&["threads", "127.0.0.1:7878"], "not provided:\n    N"),
+        (&["threads", "127.0.0.1:7878"], "not provided: N"),
         (&["threads", "127.0.0.1:7878", "0"], "N: '0'"),
         (&["threads", "127.0.0.1:7878", "1025"], "N: '1025'"),
         (&["threads", "127.0.0.1:7878", "four"], "N: 'four'"),
@@ -78,6 +78,8 @@ fn bad_arguments_exit_2_naming_the_argument() {
 fn valid_arguments_get_to_the_connection() {
     let token = std::env::temp_dir().join(format!("control_cli_{}.token", std::process::id()));
     std::fs::write(&token, "0123456789abcdef0123456789abcdef\n").unwrap();
+    // Private, so no permission warning precedes the connection error on stderr.
+    std::fs::set_permissions(&token, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     let t = token.to_str().unwrap();
     let cases: &[&[&str]] = &[
         &["status", "127.0.0.1:1"],

@@ -109,9 +109,13 @@ fn master_into_a_closed_pipe_exits_0_quietly() {
 #[test]
 fn runs_own_worker_does_not_depend_on_the_listen_address() {
     let want = output_of(&["primes", "1e5"]);
-    // 127.0.0.2 is loopback on Linux but not 127.0.0.1; 0.0.0.0 is every address.
+    // 127.0.0.2 is loopback on Linux but not 127.0.0.1; 0.0.0.0 is every address (which
+    // needs a token or --insecure: tests/auth_cluster.rs checks the refusal).
     for listen in ["127.0.0.2:0", "0.0.0.0:0"] {
-        let r = run_bounded(&["run", "1e5", "--listen", listen, "--quiet"], LIMIT);
+        let r = run_bounded(
+            &["run", "1e5", "--listen", listen, "--quiet", "--insecure"],
+            LIMIT,
+        );
         assert_eq!(r.code, Some(0), "--listen {listen}: {}", r.stderr);
         assert_eq!(r.stdout, want, "--listen {listen}");
     }

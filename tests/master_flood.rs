@@ -9,6 +9,7 @@ mod reference;
 
 use common::{master, output_of, read, scratch, worker};
 use master_util::status_kib;
+use primecluster::auth::{HelloAuth, Method, Role};
 use primecluster::wire::{self, Hello, Message};
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
@@ -28,6 +29,11 @@ fn hello() -> Vec<u8> {
         threads: 1,
         arch: "x86_64".into(),
         kernels: 1,
+        auth: HelloAuth {
+            auth: Method::None,
+            role: Role::Worker,
+            client_nonce: [7; 32],
+        },
     };
     wire::encode(&Message::Hello(h), &mut v);
     v

@@ -1,6 +1,7 @@
 //! Every way a frame can be wrong gives the matching `WireError`, with a message that
 //! names the bad value, and never a panic.
 
+use primecluster::auth::{HelloAuth, Method, Role};
 use primecluster::wire::*;
 
 /// A frame with a correct length and CRC around any type and payload.
@@ -35,6 +36,11 @@ fn hello() -> Hello {
         threads: 2,
         arch: "x86_64".into(),
         kernels: 7,
+        auth: HelloAuth {
+            auth: Method::HmacSha256,
+            role: Role::Worker,
+            client_nonce: [0xa5; 32],
+        },
     }
 }
 
@@ -165,9 +171,12 @@ fn any_flipped_bit_is_a_crc_mismatch() {
 
 #[test]
 fn unknown_types_are_refused() {
-    let known = [0x01, 0x02, 0x10, 0x11, 0x12, 0x20, 0x21, 0x22, 0x7e];
+    let known = [
+        0x01, 0x02, 0x03, 0x04, 0x10, 0x11, 0x12, 0x20, 0x21, 0x22, 0x7e,
+    ];
     for ty in 0..=255u8 {
-        if !known.contains(&ty) {
+        let control = (code::CONTROL_FIRST..=code::CONTROL_LAST).contains(&ty);
+        if !known.contains(&ty) && !control {
             assert_eq!(err(&frame(ty, &[])), WireError::UnknownType { code: ty });
         }
     }
@@ -287,7 +296,7 @@ fn bad_enum_values_are_refused() {
             ..
         }
     ));
-    for code in [0u8, 6, 0xff] {
+    for code in [0u8, 7, 0xff] {
         assert!(matches!(
             err(&frame(0x7e, &[code, 0, 0])),
             WireError::InvalidValue {
@@ -316,7 +325,7 @@ fn enum_values_roundtrip_through_from_u8() {
     for r in [ShutdownReason::Done, ShutdownReason::Stopped] {
         assert_eq!(ShutdownReason::from_u8(r as u8), Some(r));
     }
-    for c in 1..=5u8 {
+    for c in 1..=6u8 {
         assert_eq!(ErrorCode::from_u8(c).map(|c| c as u8), Some(c));
     }
     assert_eq!(Mode::from_u8(2), None);
@@ -368,7 +377,7 @@ fn bad_magic_is_refused() {
 
 #[test]
 fn other_versions_still_decode() {
-    for version in [0, 2, u16::MAX] {
+    for version in [0, 1, 3, u16::MAX] {
         let msg = Message::Hello(Hello { version, ..hello() });
         let mut f = Vec::new();
         encode(&msg, &mut f);
@@ -385,9 +394,9 @@ fn other_versions_still_decode() {
 
 #[test]
 fn other_versions_with_another_layout_are_a_version_error() {
-    // Version 2 with a field more: no parse error, a version error.
+    // Version 3 with a field more: no parse error, a version error.
     let mut p = payload(&Message::Hello(Hello {
-        version: 2,
+        version: 3,
         ..hello()
     }));
     p.extend_from_slice(&[0, 0, 0, 1]);
@@ -396,13 +405,13 @@ fn other_versions_with_another_layout_are_a_version_error() {
         e,
         WireError::UnsupportedVersion {
             msg: "hello",
-            version: 2
+            version: 3
         }
     );
     assert_eq!(e.code(), ErrorCode::BadVersion);
     assert_eq!(
         e.to_string(),
-        "hello of protocol version 2 not supported, this side speaks 1"
+        "hello of protocol version 3 not supported, this side speaks 2"
     );
 
     // Just magic and version.
@@ -431,10 +440,11 @@ fn other_versions_with_another_layout_are_a_version_error() {
 #[test]
 fn non_utf8_strings_are_refused() {
     let mut p = MAGIC.to_vec();
-    p.extend_from_slice(&[0, 1, 0, 2, 0xff, 0xfe]); // version 1, name of 2 bad bytes
+    p.extend_from_slice(&[0, 2, 0, 2, 0xff, 0xfe]); // version 2, name of 2 bad bytes
     p.extend_from_slice(&[0; 8]);
     p.extend_from_slice(&[0, 0]);
     p.extend_from_slice(&[0; 4]);
+    p.extend_from_slice(&[0; primecluster::auth::HELLO_AUTH_LEN]);
     let e = err(&frame(0x01, &p));
     assert_eq!(
         e,
@@ -605,13 +615,13 @@ fn oversize_result_is_refused_by_the_receiver() {
 fn an_error_becomes_the_error_frame_that_answers_it() {
     let e = WireError::UnsupportedVersion {
         msg: "hello",
-        version: 2,
+        version: 1,
     };
     assert_eq!(
         e.to_message(),
         Message::Error {
             code: ErrorCode::BadVersion,
-            message: "hello of protocol version 2 not supported, this side speaks 1".into(),
+            message: "hello of protocol version 1 not supported, this side speaks 2".into(),
         }
     );
     // Every error's text fits an error frame unchanged.
@@ -685,4 +695,89 @@ fn result_bounds_hold_for_a_dense_range() {
     assert!(e.bytes().len() <= max_gaps_len(width));
     assert_eq!(max_gaps_len(u128::MAX), MAX_GAPS_LEN);
     assert_eq!(result_frame_len(0), 1 + 68 + 4);
+}
+
+#[test]
+fn a_version_1_hello_without_the_auth_block_is_a_version_error() {
+    // Version 1's layout: the version-2 hello without its last 34 bytes.
+    let mut p = payload(&Message::Hello(Hello {
+        version: 1,
+        ..hello()
+    }));
+    p.truncate(p.len() - primecluster::auth::HELLO_AUTH_LEN);
+    let e = err(&frame(0x01, &p));
+    assert_eq!(
+        e,
+        WireError::UnsupportedVersion {
+            msg: "hello",
+            version: 1
+        }
+    );
+    assert_eq!(e.code(), ErrorCode::BadVersion);
+}
+
+#[test]
+fn a_bad_auth_block_or_handshake_frame_names_the_field() {
+    // Version 2 hello cut inside the nonce.
+    let mut p = payload(&Message::Hello(hello()));
+    p.truncate(p.len() - 1);
+    let e = err(&frame(0x01, &p));
+    assert!(
+        matches!(
+            e,
+            WireError::Truncated {
+                msg: "hello",
+                field: "client_nonce",
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert_eq!(e.code(), ErrorCode::Malformed);
+    // A role that does not exist.
+    let mut p = payload(&Message::Hello(hello()));
+    let at = p.len() - 33;
+    p[at] = 7;
+    let e = err(&frame(0x01, &p));
+    assert!(e.to_string().contains("`role` has invalid value 7"), "{e}");
+    // A challenge with method 1 but no nonce, a proof one byte long past its end.
+    let e = err(&frame(code::CHALLENGE, &[1, 2, 3]));
+    assert!(e.to_string().contains("server_nonce"), "{e}");
+    let e = err(&frame(code::PROOF, &[0, 0]));
+    assert!(
+        matches!(
+            e,
+            WireError::TrailingBytes {
+                msg: "proof",
+                extra: 1
+            }
+        ),
+        "{e}"
+    );
+    let e = err(&frame(code::PROOF, &[9]));
+    assert!(e.to_string().contains("`auth` has invalid value 9"), "{e}");
+    // An empty challenge.
+    let e = err(&frame(code::CHALLENGE, &[]));
+    assert!(e.to_string().contains("`auth`"), "{e}");
+}
+
+#[test]
+fn control_frames_pass_through_with_their_payload() {
+    for ty in code::CONTROL_FIRST..=code::CONTROL_LAST {
+        let f = frame(ty, &[1, 2, 3]);
+        assert_eq!(
+            decode(&f),
+            Ok(Some((
+                Message::Control {
+                    code: ty,
+                    payload: vec![1, 2, 3]
+                },
+                f.len()
+            )))
+        );
+    }
+    assert_eq!(
+        err(&frame(0x36, &[])),
+        WireError::UnknownType { code: 0x36 }
+    );
 }

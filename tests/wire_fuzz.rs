@@ -42,6 +42,18 @@ fn valid_frames() -> Vec<Vec<u8>> {
             threads: 8,
             arch: "x86_64".into(),
             kernels: 7,
+            auth: primecluster::auth::HelloAuth {
+                auth: primecluster::auth::Method::HmacSha256,
+                role: primecluster::auth::Role::Worker,
+                client_nonce: [3; 32],
+            },
+        }),
+        Message::Challenge(primecluster::auth::Challenge::Hmac {
+            server_nonce: [4; 32],
+            server_proof: [5; 32],
+        }),
+        Message::Proof(primecluster::auth::ClientProof::Hmac {
+            client_proof: [6; 32],
         }),
         Message::Welcome(Welcome {
             version: VERSION,

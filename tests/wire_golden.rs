@@ -2,6 +2,7 @@
 //! are written out by hand from `docs/PROTOCOL.md`, and each CRC was computed with an
 //! independent implementation (Python's `zlib.crc32`), so these tests pin the layout.
 
+use primecluster::auth::{Challenge, ClientProof, HelloAuth, Method, Role};
 use primecluster::gaps;
 use primecluster::wire::*;
 
@@ -57,24 +58,64 @@ fn hello_golden() {
     #[rustfmt::skip]
     let payload = [
         b'P', b'C', b'L', b'U', // magic
-        0x00, 0x01, // version 1
+        0x00, 0x02, // version 2
         0x00, 0x02, b'p', b'i', // name "pi"
         0x00, 0x00, 0x00, 0x04, // cores 4
         0x00, 0x00, 0x00, 0x03, // threads 3
         0x00, 0x05, b'a', b'r', b'm', b'v', b'7', // arch "armv7"
         0x00, 0x00, 0x00, 0x07, // kernels: auto, sieve, trial
+        0x01, // auth: HMAC-SHA256
+        0x00, // role: worker
+        0xa0, 0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7, // client_nonce
+        0xa8, 0xa9, 0xaa, 0xab, 0xac, 0xad, 0xae, 0xaf,
+        0xb0, 0xb1, 0xb2, 0xb3, 0xb4, 0xb5, 0xb6, 0xb7,
+        0xb8, 0xb9, 0xba, 0xbb, 0xbc, 0xbd, 0xbe, 0xbf,
     ];
-    let bytes = frame(0x01, &payload, 0x0b49_9bbe);
-    assert_eq!(&bytes[..4], &[0, 0, 0, 34]);
+    let bytes = frame(0x01, &payload, 0x397b_d5f1);
+    assert_eq!(&bytes[..4], &[0, 0, 0, 68]);
     let msg = Message::Hello(Hello {
-        version: 1,
+        version: 2,
         name: "pi".into(),
         cores: 4,
         threads: 3,
         arch: "armv7".into(),
         kernels: 7,
+        auth: HelloAuth {
+            auth: Method::HmacSha256,
+            role: Role::Worker,
+            client_nonce: std::array::from_fn(|i| 0xa0 + i as u8),
+        },
     });
     check_golden(&bytes, &msg);
+}
+
+#[test]
+fn challenge_and_proof_golden() {
+    // With a token: auth 1, the master's nonce, its proof (arbitrary bytes here: the
+    // MACs themselves are pinned by tests/auth_vectors.rs).
+    let mut payload = vec![0x01];
+    payload.extend(0xc0..=0xdfu8);
+    payload.extend([0x11; 32]);
+    let msg = Message::Challenge(Challenge::Hmac {
+        server_nonce: std::array::from_fn(|i| 0xc0 + i as u8),
+        server_proof: [0x11; 32],
+    });
+    check_golden(&frame(0x03, &payload, 0x3c31_e621), &msg);
+    // Without a token: the single byte 0.
+    check_golden(
+        &frame(0x03, &[0x00], 0x6af4_413c),
+        &Message::Challenge(Challenge::NoAuth),
+    );
+    let mut payload = vec![0x01];
+    payload.extend([0x22; 32]);
+    let msg = Message::Proof(ClientProof::Hmac {
+        client_proof: [0x22; 32],
+    });
+    check_golden(&frame(0x04, &payload, 0x747d_54aa), &msg);
+    check_golden(
+        &frame(0x04, &[0x00], 0x25b5_d7fb),
+        &Message::Proof(ClientProof::NoAuth),
+    );
 }
 
 #[test]
@@ -82,7 +123,7 @@ fn welcome_golden() {
     #[rustfmt::skip]
     let payload = [
         b'P', b'C', b'L', b'U', // magic
-        0x00, 0x01, // version 1
+        0x00, 0x02, // version 2
         0x00, 0x00, 0x00, 0x2a, // worker_id 42
         0x00, // mode primes
         0x01, // kernel sieve
@@ -90,14 +131,14 @@ fn welcome_golden() {
         0x00, 0x00, 0x00, 0x00, // threads 0: keep yours
     ];
     let msg = Message::Welcome(Welcome {
-        version: 1,
+        version: 2,
         worker_id: 42,
         mode: Mode::Primes,
         kernel: 1,
         heartbeat_ms: 1000,
         threads: 0,
     });
-    check_golden(&frame(0x02, &payload, 0xd2ee_5a63), &msg);
+    check_golden(&frame(0x02, &payload, 0xc393_301a), &msg);
 }
 
 #[test]
@@ -214,9 +255,11 @@ fn error_golden() {
 
 #[test]
 fn names_and_codes() {
-    let cases: [(Message, &str, u8); 9] = [
+    let cases: [(Message, &str, u8); 11] = [
         (Message::Hello(hello()), "hello", 0x01),
         (Message::Welcome(welcome()), "welcome", 0x02),
+        (Message::Challenge(Challenge::NoAuth), "challenge", 0x03),
+        (Message::Proof(ClientProof::NoAuth), "proof", 0x04),
         (
             Message::Assign(Assign {
                 chunk: 0,
@@ -284,6 +327,11 @@ pub fn hello() -> Hello {
         threads: 1,
         arch: "x86_64".into(),
         kernels: 1,
+        auth: HelloAuth {
+            auth: Method::None,
+            role: Role::Worker,
+            client_nonce: [0; 32],
+        },
     }
 }
 

@@ -1,5 +1,6 @@
 //! Every message survives encode -> decode unchanged, alone and back to back.
 
+use primecluster::auth::{Challenge, ClientProof, HelloAuth, Method, Role};
 use primecluster::wire::*;
 
 /// One of each message, with edge values: u128::MAX, empty strings, a large gap list.
@@ -12,6 +13,11 @@ pub fn samples() -> Vec<Message> {
             threads: 4,
             arch: "armv7".into(),
             kernels: 0b111,
+            auth: HelloAuth {
+                auth: Method::HmacSha256,
+                role: Role::Worker,
+                client_nonce: [0x5a; 32],
+            },
         }),
         Message::Hello(Hello {
             version: 0xffff,
@@ -20,7 +26,29 @@ pub fn samples() -> Vec<Message> {
             threads: 0,
             arch: "ä".repeat(128),
             kernels: 0,
+            auth: HelloAuth {
+                auth: Method::None,
+                role: Role::Control,
+                client_nonce: [0; 32],
+            },
         }),
+        Message::Challenge(Challenge::NoAuth),
+        Message::Challenge(Challenge::Hmac {
+            server_nonce: [0xff; 32],
+            server_proof: [1; 32],
+        }),
+        Message::Proof(ClientProof::NoAuth),
+        Message::Proof(ClientProof::Hmac {
+            client_proof: [0x80; 32],
+        }),
+        Message::Control {
+            code: code::CONTROL_FIRST,
+            payload: Vec::new(),
+        },
+        Message::Control {
+            code: code::CONTROL_LAST,
+            payload: vec![9; 300],
+        },
         Message::Welcome(Welcome {
             version: VERSION,
             worker_id: 7,

@@ -47,6 +47,18 @@ fn main() {
             threads: 3,
             arch: "armv7".into(),
             kernels: 7,
+            auth: primecluster::auth::HelloAuth {
+                auth: primecluster::auth::Method::HmacSha256,
+                role: primecluster::auth::Role::Worker,
+                client_nonce: [0xa0; 32],
+            },
+        }),
+        Message::Challenge(primecluster::auth::Challenge::Hmac {
+            server_nonce: [0xc0; 32],
+            server_proof: [0x11; 32],
+        }),
+        Message::Proof(primecluster::auth::ClientProof::Hmac {
+            client_proof: [0x22; 32],
         }),
         Message::Welcome(Welcome {
             version: VERSION,

@@ -1,7 +1,7 @@
 //! Control from any node (issue 8 item 2): the messages of `status`, `threads` and `stop`,
 //! their rendering, and the blocking client that speaks them. No sockets here: the client
 //! talks through a [`client::Link`] that the caller has already connected and
-//! authenticated (the version 2 hello with role "control", see `docs/AUTH.md`).
+//! authenticated (the version 2 hello with role "control", see `docs/PROTOCOL.md` section 11).
 //!
 //! `docs/CONTROL.md` gives every payload byte by byte, with the proposed frame type codes
 //! of [`code`]. The frames themselves are the protocol's (`u32 length | u8 type | payload |

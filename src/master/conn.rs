@@ -7,10 +7,12 @@
 //! result can be no longer than a correct result for the widest chunk the worker
 //! holds ([`wire::max_gaps_len`]); in count mode results carry no primes at all. An
 //! oversized length is refused as soon as its 4-byte prefix arrives, before any of the
-//! body is buffered.
+//! body is buffered. The handshake's frames (hello, proof) come before the welcome, so
+//! they are held to the early cap too.
 
+use crate::auth::ServerHandshake;
 use crate::schedule::ChunkId;
-use crate::wire::{self, Message, Mode, WireError};
+use crate::wire::{self, Hello, Message, Mode, WireError};
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 use std::collections::{BTreeMap, VecDeque};
@@ -34,6 +36,11 @@ pub(super) struct Conn {
     /// Registered for WRITABLE too (only while `outbuf` holds bytes).
     writable: bool,
     pub(super) welcomed: bool,
+    /// Between the hello and the proof: the hello and the master's side of the
+    /// handshake. Taken when the proof arrives, so a second proof finds nothing.
+    pub(super) pending: Option<(Hello, ServerHandshake)>,
+    /// Welcomed as a control client: never joins the scheduler, never gets work.
+    pub(super) control: bool,
     pub(super) name: String,
     /// When it connected, on the master's stall-free clock.
     pub(super) opened: Duration,
@@ -65,6 +72,8 @@ impl Conn {
             outbuf: Vec::new(),
             writable: false,
             welcomed: false,
+            pending: None,
+            control: false,
             name: peer.to_string(),
             opened,
             assigned: BTreeMap::new(),
@@ -72,10 +81,15 @@ impl Conn {
         }
     }
 
+    /// Whether this is a welcomed worker: one the scheduler knows.
+    pub(super) fn is_worker(&self) -> bool {
+        self.welcomed && !self.control
+    }
+
     /// The longest frame this connection may send next, and the state that sets it.
     pub(super) fn frame_cap(&self, mode: Mode) -> (u32, &'static str) {
         if !self.welcomed {
-            return (wire::MAX_EARLY_FRAME_LEN, "before the hello");
+            return (wire::MAX_EARLY_FRAME_LEN, "before the welcome");
         }
         let result = match mode {
             Mode::Count => wire::result_frame_len(0),
@@ -268,6 +282,6 @@ mod tests {
         c.inbuf.extend_from_slice(&(40u32 << 20).to_be_bytes());
         let e = c.next_frame(Mode::Primes).unwrap_err();
         assert!(matches!(e, WireError::OverCap { cap: 1024, .. }), "{e}");
-        assert!(e.to_string().contains("before the hello"), "{e}");
+        assert!(e.to_string().contains("before the welcome"), "{e}");
     }
 }

@@ -5,7 +5,8 @@
 //! dropped connections, and the final shutdown.
 //!
 //! # Layout
-//! - this file: the loop — accept (up to `max_connections`), read, hand frames to the
+//! - this file: the loop — accept (up to `max_connections`), the hello and the
+//!   authentication handshake (`docs/PROTOCOL.md` section 11), read, hand frames to the
 //!   scheduler, carry out its actions, timers, checkpoints, the end of the job;
 //! - [`conn`]: one connection's buffers and socket I/O, with per-state frame caps;
 //! - [`check`]: the checks a result passes before the scheduler sees it;
@@ -17,6 +18,11 @@
 //! - Sockets that became ready while the master stood still (stopped, blocked on its
 //!   output) are read before any timer may expire a worker, and the stall itself is
 //!   left out of the silence that drops workers.
+//! - With a token, no client is welcomed before it proved the token (and the master
+//!   proved it first); a refusal is an Error `Unauthorized` with the reason, logged with
+//!   the peer's address. A connection that has not finished the handshake within
+//!   [`HELLO_TIMEOUT`] is closed. Control clients are welcomed but never join the
+//!   scheduler.
 //! - Memory stays bounded under any flood: connections are capped, and each may send
 //!   only a frame as large as its state allows (see [`conn`]).
 //! - A write error stops the handing out of work at once: every worker is told to
@@ -37,11 +43,12 @@ pub use check::{check_result, ResultError};
 pub use progress::human;
 pub use signal::signal_name;
 
+use crate::auth::{self, AuthError, Role, ServerHandshake};
 use crate::gaps::Checked;
 use crate::kernel::KernelKind;
 use crate::output::{OutputError, OutputWriter};
 use crate::schedule::{Action, Config, DropReason, Event, Scheduler, Share, WorkerId};
-use crate::wire::{self, ErrorCode, Message, Mode, ShutdownReason, Welcome};
+use crate::wire::{self, ErrorCode, Hello, Message, Mode, ShutdownReason, Welcome};
 use clock::StallClock;
 use conn::{Conn, ReadOutcome};
 use log::{debug, info, warn};
@@ -80,6 +87,10 @@ pub struct MasterConfig {
     pub max_connections: usize,
     /// No progress display.
     pub quiet: bool,
+    /// The cluster's token: every client must prove it (and gets the master's proof)
+    /// before its welcome. `None`: clients without a token are welcomed (loopback or
+    /// `--insecure` only, checked by the caller with [`auth::check_listen`]).
+    pub token: Option<auth::Token>,
 }
 
 /// What a finished job did.
@@ -140,7 +151,7 @@ const LISTENER: Token = Token(0);
 const SIGNALS: Token = Token(1);
 /// Worker ids start past the fixed tokens.
 const FIRST_WORKER: WorkerId = 2;
-/// A connection that has not said hello by then is closed.
+/// A connection that has not finished its hello and handshake by then is closed.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 /// Bytes read from one connection before the loop turns to the others and its timers;
 /// the rest waits in `Master::backlog` (mio is edge-triggered: no new event comes).
@@ -355,7 +366,7 @@ impl Master {
             .map(|(&id, _)| id)
             .collect();
         for id in late {
-            self.close(id, "no hello within 10 s", None)?;
+            self.close(id, "no hello and handshake within 10 s", None)?;
         }
         if Instant::now() >= self.next_checkpoint {
             if let Output::Primes(w) = &mut self.output {
@@ -443,6 +454,8 @@ impl Master {
                 ReadOutcome::Closed => {
                     let why = if conn.welcomed {
                         "connection closed"
+                    } else if conn.pending.is_some() {
+                        "closed during the handshake"
                     } else {
                         "closed before hello"
                     };
@@ -472,59 +485,53 @@ impl Master {
 
     fn handle(&mut self, id: WorkerId, msg: Message) -> Result<(), MasterError> {
         let now = self.now();
-        let welcomed = self.conns.get(&id).is_some_and(|c| c.welcomed);
+        let Some(conn) = self.conns.get(&id) else {
+            return Ok(());
+        };
+        let (welcomed, pending) = (conn.welcomed, conn.pending.is_some());
+        let worker = conn.is_worker();
         match msg {
-            Message::Hello(h) if !welcomed => {
-                if h.version != wire::VERSION {
-                    let text = format!(
-                        "this master speaks protocol version {}, the worker {}",
-                        wire::VERSION,
-                        h.version
-                    );
-                    let reply = Message::Error {
-                        code: ErrorCode::BadVersion,
-                        message: text.clone(),
-                    };
-                    return self.close(id, &text, Some(reply));
-                }
-                let welcome = Welcome {
-                    version: wire::VERSION,
-                    worker_id: id,
-                    mode: self.mode,
-                    kernel: kernel_code(self.cfg.kernel),
-                    heartbeat_ms: self.cfg.heartbeat.as_millis().min(u32::MAX as u128) as u32,
-                    threads: self.cfg.worker_threads.unwrap_or(0),
+            Message::Hello(h) if !welcomed && !pending => self.on_hello(id, h),
+            Message::Proof(proof) if pending => {
+                let Some((hello, mut hs)) = self.conns.get_mut(&id).and_then(|c| c.pending.take())
+                else {
+                    return Ok(());
                 };
-                // A worker's claim sizes its share of chunks: keep it to what a worker runs.
-                let threads = self
-                    .cfg
-                    .worker_threads
-                    .unwrap_or(h.threads)
-                    .clamp(1, wire::MAX_THREADS);
-                let mut peer_ip = std::net::IpAddr::from([0, 0, 0, 0]);
-                if let Some(c) = self.conns.get_mut(&id) {
-                    peer_ip = c.peer.ip();
-                    c.welcomed = true;
-                    c.name = format!("{}@{}", h.name, c.peer.ip());
-                    info!(
-                        "master: worker {id} joined: {} ({}, {} threads)",
-                        c.name, h.arch, threads
-                    );
+                match hs.on_proof(&proof) {
+                    Ok(Role::Worker) => self.welcome_worker(id, hello),
+                    Ok(Role::Control) => {
+                        self.welcome_control(id, &hello);
+                        Ok(())
+                    }
+                    Err(e) => {
+                        self.refuse(id, &e);
+                        Ok(())
+                    }
                 }
-                self.send(id, &Message::Welcome(welcome));
-                let acts = self.sched.on(
-                    Event::Joined {
-                        worker: id,
-                        threads,
-                        name: h.name,
-                        addr: peer_ip,
-                        kernels: h.kernels,
-                    },
-                    now,
-                );
-                self.apply(acts)
             }
-            Message::Heartbeat { threads, .. } if welcomed => {
+            Message::Control { code, .. } if welcomed && !worker => {
+                // Status, threads and stop come with the control room of the master;
+                // until then a control client hears so plainly, and holds no slot.
+                let text =
+                    format!("control frame 0x{code:02x} is not supported yet by this master");
+                let reply = Message::Error {
+                    code: ErrorCode::Internal,
+                    message: text.clone(),
+                };
+                self.close(id, &text, Some(reply))
+            }
+            Message::Error { code, message } => {
+                // The peer's last word (e.g. a worker refusing this master's proof):
+                // logged as it is, and not answered, since it closes anyway.
+                let text = format!("it reports {code}: {message}");
+                if let Some(c) = self.conns.get(&id) {
+                    if code == ErrorCode::Unauthorized {
+                        warn!("master: {} refused this master: {message}", c.peer);
+                    }
+                }
+                self.close(id, &text, None)
+            }
+            Message::Heartbeat { threads, .. } if worker => {
                 let acts = self.sched.on(
                     Event::Heard {
                         worker: id,
@@ -534,7 +541,7 @@ impl Master {
                 );
                 self.apply(acts)
             }
-            Message::Result(mut r) if welcomed => {
+            Message::Result(mut r) if worker => {
                 if let Some(c) = self.conns.get_mut(&id) {
                     c.settled(r.chunk);
                 }
@@ -570,6 +577,8 @@ impl Master {
                     other.name(),
                     if welcomed {
                         "after welcome"
+                    } else if pending {
+                        "during the handshake"
                     } else {
                         "before hello"
                     }
@@ -580,6 +589,116 @@ impl Master {
                 };
                 self.close(id, &text, Some(reply))
             }
+        }
+    }
+
+    /// A hello: checks the version, then answers with the challenge (the master's proof
+    /// of the token, or that it has none) and waits for the client's proof.
+    fn on_hello(&mut self, id: WorkerId, h: Hello) -> Result<(), MasterError> {
+        if h.version != wire::VERSION {
+            let text = format!(
+                "this master speaks protocol version {}, the worker {}",
+                wire::VERSION,
+                h.version
+            );
+            let reply = Message::Error {
+                code: ErrorCode::BadVersion,
+                message: text.clone(),
+            };
+            return self.close(id, &text, Some(reply));
+        }
+        let nonce = match auth::fresh_nonce() {
+            Ok(n) => n,
+            Err(e) => {
+                let reply = Message::Error {
+                    code: ErrorCode::Internal,
+                    message: e.to_string(),
+                };
+                return self.close(id, &e.to_string(), Some(reply));
+            }
+        };
+        let mut hs = ServerHandshake::new(self.cfg.token.as_ref(), nonce);
+        match hs.on_hello(&h.auth, &h.name) {
+            Ok(challenge) => {
+                if let Some(c) = self.conns.get_mut(&id) {
+                    c.pending = Some((h, hs));
+                }
+                self.send(id, &Message::Challenge(challenge));
+            }
+            Err(e) => self.refuse(id, &e),
+        }
+        Ok(())
+    }
+
+    /// Ends a handshake that failed: Error `Unauthorized` with the reason, then close.
+    /// Logged as a warning with the peer's address: a wrong token is an operator's
+    /// mistake, or a stranger knocking.
+    fn refuse(&mut self, id: WorkerId, e: &AuthError) {
+        let Some(c) = self.conns.remove(&id) else {
+            return;
+        };
+        warn!("master: connection from {} refused: {e}", c.peer);
+        let reply = Message::Error {
+            code: ErrorCode::Unauthorized,
+            message: e.to_string(),
+        };
+        c.close(self.poll.registry(), Some(reply));
+    }
+
+    /// The welcome of an authenticated worker, which joins the scheduler.
+    fn welcome_worker(&mut self, id: WorkerId, h: Hello) -> Result<(), MasterError> {
+        let now = self.now();
+        let welcome = self.welcome(id);
+        // A worker's claim sizes its share of chunks: keep it to what a worker runs.
+        let threads = self
+            .cfg
+            .worker_threads
+            .unwrap_or(h.threads)
+            .clamp(1, wire::MAX_THREADS);
+        let mut peer_ip = std::net::IpAddr::from([0, 0, 0, 0]);
+        if let Some(c) = self.conns.get_mut(&id) {
+            peer_ip = c.peer.ip();
+            c.welcomed = true;
+            c.name = format!("{}@{}", h.name, c.peer.ip());
+            info!(
+                "master: worker {id} joined: {} ({}, {} threads)",
+                c.name, h.arch, threads
+            );
+        }
+        self.send(id, &Message::Welcome(welcome));
+        let acts = self.sched.on(
+            Event::Joined {
+                worker: id,
+                threads,
+                name: h.name,
+                addr: peer_ip,
+                kernels: h.kernels,
+            },
+            now,
+        );
+        self.apply(acts)
+    }
+
+    /// The welcome of an authenticated control client: it never joins the scheduler.
+    fn welcome_control(&mut self, id: WorkerId, h: &Hello) {
+        let welcome = self.welcome(id);
+        if let Some(c) = self.conns.get_mut(&id) {
+            c.welcomed = true;
+            c.control = true;
+            c.name = format!("{}@{}", h.name, c.peer.ip());
+            info!("master: control client {id} connected: {}", c.name);
+        }
+        self.send(id, &Message::Welcome(welcome));
+    }
+
+    fn welcome(&self, id: WorkerId) -> Welcome {
+        Welcome {
+            version: wire::VERSION,
+            worker_id: id,
+            mode: self.mode,
+            kernel: kernel_code(self.cfg.kernel),
+            heartbeat_ms: self.cfg.heartbeat.as_millis().min(u32::MAX as u128) as u32,
+            threads: self.cfg.worker_threads.unwrap_or(0),
         }
     }
 
@@ -668,7 +787,7 @@ impl Master {
             return;
         };
         if let Err(why) = c.flush(self.poll.registry(), Token(id as usize)) {
-            if c.welcomed {
+            if c.is_worker() {
                 self.lost.push(id);
             }
             self.disconnect(id, &why, None);
@@ -682,9 +801,9 @@ impl Master {
         why: &str,
         reply: Option<Message>,
     ) -> Result<(), MasterError> {
-        let welcomed = self.conns.get(&id).is_some_and(|c| c.welcomed);
+        let worker = self.conns.get(&id).is_some_and(Conn::is_worker);
         self.disconnect(id, why, reply);
-        if welcomed {
+        if worker {
             let acts = self.sched.on(Event::Left { worker: id }, self.now());
             self.apply(acts)?;
         }
@@ -696,8 +815,10 @@ impl Master {
         let Some(c) = self.conns.remove(&id) else {
             return;
         };
-        if c.welcomed {
+        if c.is_worker() {
             info!("master: worker {id} ({}) lost: {why}", c.name);
+        } else if c.welcomed {
+            info!("master: control client {id} ({}) left: {why}", c.name);
         } else {
             info!("master: connection from {} dropped: {why}", c.peer);
         }

@@ -23,6 +23,9 @@
 //! - No master for `idle_exit`: `Ok` (exit 0), for a worker whose master finished
 //!   while it was away.
 //! - Error `BadMagic` / `BadVersion`: [`WorkerError::Refused`]; retrying cannot help.
+//! - A failed handshake (either side's token missing or wrong, an Error `Unauthorized`):
+//!   retried every [`Backoff`] cap (5 s) with a warning at attempts 1, 2, 4, ...; an
+//!   operator may fix the token file meanwhile. With `once`: [`WorkerError::Unauthorized`].
 
 mod outbox;
 mod pool;
@@ -30,7 +33,7 @@ mod session;
 
 pub use pool::compute_chunk;
 
-use log::info;
+use log::{info, warn};
 use pool::Pool;
 use session::End;
 use std::fmt;
@@ -38,6 +41,7 @@ use std::io;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::auth::Token;
 use crate::wire::ErrorCode;
 
 /// More compute threads than this are never started, whatever the master asks (the
@@ -66,6 +70,9 @@ pub struct WorkerConfig {
     pub once: bool,
     /// Exit `Ok` after this long without a master; `None` retries for ever.
     pub idle_exit: Option<Duration>,
+    /// The cluster's token (`--token-file`): the master must prove it, and this worker
+    /// proves it in turn. `None`: only a master without a token is accepted.
+    pub token: Option<Token>,
 }
 
 /// Why a worker stopped without finishing a job.
@@ -83,6 +90,8 @@ pub enum WorkerError {
         code: ErrorCode,
         message: String,
     },
+    /// `once` was asked and the handshake failed (a token missing or wrong on one side).
+    Unauthorized { master: String, message: String },
 }
 
 impl fmt::Display for WorkerError {
@@ -101,6 +110,9 @@ impl fmt::Display for WorkerError {
                 message,
             } => {
                 write!(f, "master {master} refused this worker ({code}): {message}")
+            }
+            WorkerError::Unauthorized { master, message } => {
+                write!(f, "master {master}: authentication failed: {message}")
             }
         }
     }
@@ -202,6 +214,11 @@ impl Backoff {
     pub fn reset(&mut self) {
         self.next = Self::FIRST;
     }
+
+    /// Jumps to the cap: for failures that a quick retry cannot fix (a wrong token).
+    pub fn saturate(&mut self) {
+        self.next = Self::CAP;
+    }
 }
 
 impl Default for Backoff {
@@ -232,6 +249,7 @@ fn reconnect_loop(cfg: &WorkerConfig, pool: &Pool) -> Result<(), WorkerError> {
     // When the worker last had a master (or started): the clock of `idle_exit`.
     let mut alone_since = Instant::now();
     let mut failures = 0u64;
+    let mut auth_failures = 0u64;
     loop {
         let outcome = session::run(cfg, pool, &mut backoff);
         // Whatever is queued or computing belongs to the connection that ended: the
@@ -240,6 +258,7 @@ fn reconnect_loop(cfg: &WorkerConfig, pool: &Pool) -> Result<(), WorkerError> {
         if outcome.joined {
             alone_since = Instant::now();
             failures = 0;
+            auth_failures = 0;
         }
         let why = match outcome.end {
             End::Finished => return Ok(()),
@@ -264,6 +283,28 @@ fn reconnect_loop(cfg: &WorkerConfig, pool: &Pool) -> Result<(), WorkerError> {
                 // Counted as an absence from here on: the master is going away.
                 alone_since = Instant::now();
                 failures = 0;
+                None
+            }
+            End::Unauthorized(message) => {
+                if cfg.once {
+                    return Err(WorkerError::Unauthorized {
+                        master: cfg.master.clone(),
+                        message,
+                    });
+                }
+                // An operator error: retried slowly (at the backoff's cap) in case the
+                // token is fixed, and said plainly at every level of the log's backoff.
+                auth_failures += 1;
+                if logs_attempt(auth_failures) {
+                    warn!(
+                        "worker: master {}: authentication failed: {message}; attempt \
+                         {auth_failures}, retrying every {} s until the token is fixed \
+                         (logged at attempts 1, 2, 4, 8, ...)",
+                        cfg.master,
+                        Backoff::CAP.as_secs()
+                    );
+                }
+                backoff.saturate();
                 None
             }
             End::Lost(source) => {

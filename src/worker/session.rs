@@ -1,4 +1,5 @@
 //! One connection of a worker to its master, on the network thread: connect, Hello,
+//! the authentication handshake (Challenge, then Proof; `docs/PROTOCOL.md` section 11),
 //! Welcome (or Shutdown, or Error), then read frames until the connection ends, posting
 //! a heartbeat to the outbox every `heartbeat_ms` (the first one `heartbeat_ms` after
 //! the Welcome arrived).
@@ -11,6 +12,7 @@
 use super::outbox::Outbox;
 use super::pool::Pool;
 use super::{cores, Backoff, WorkerConfig, WRITE_STALL};
+use crate::auth::{self, ClientHandshake, Role};
 use crate::wire::{self, ErrorCode, Hello, Message, ShutdownReason};
 use log::{info, warn};
 use std::io::{self, Read, Write};
@@ -37,6 +39,9 @@ pub enum End {
     Stopped(String),
     /// BadMagic or BadVersion, from either side: retrying cannot help.
     Refused { code: ErrorCode, message: String },
+    /// The handshake failed (either side refused the other's token or lack of one):
+    /// an operator error, retried slowly in case the operator fixes it.
+    Unauthorized(String),
     /// The connection failed or ended without Shutdown, or the master refused a frame.
     Lost(io::Error),
 }
@@ -81,27 +86,35 @@ fn connect(addr: &str) -> io::Result<TcpStream> {
 }
 
 fn converse(cfg: &WorkerConfig, pool: &Pool, backoff: &mut Backoff, stream: &TcpStream) -> Outcome {
-    let setup = || -> io::Result<FrameReader> {
+    let setup = || -> io::Result<(FrameReader, ClientHandshake)> {
         stream.set_nodelay(true)?;
         keepalive(stream)?;
+        let nonce = auth::fresh_nonce().map_err(|e| io::Error::other(e.to_string()))?;
+        let handshake = ClientHandshake::new(cfg.token.as_ref(), nonce, Role::Worker, &cfg.name);
         let hello = Hello {
             version: wire::VERSION,
-            name: cfg.name.clone(),
+            name: handshake.name().to_owned(),
             cores: cores(),
             threads: pool.load().0,
             arch: std::env::consts::ARCH.to_string(),
             kernels: 0b111,
+            auth: handshake.hello_auth(),
         };
         // Before the sender thread exists, the network thread writes Hello itself;
         // a master that does not read it within the stall time is dead anyway.
         stream.set_write_timeout(Some(WRITE_STALL))?;
         send_now(stream, &Message::Hello(hello))?;
-        Ok(FrameReader::new(stream.try_clone()?))
+        Ok((FrameReader::new(stream.try_clone()?), handshake))
     };
-    let mut reader = match setup() {
+    let (mut reader, mut handshake) = match setup() {
         Ok(r) => r,
         Err(e) => return lost(e),
     };
+    match authenticate(&mut reader, stream, &mut handshake) {
+        Ok(Ok(())) => {}
+        Ok(Err(end)) => return Outcome { end, joined: false },
+        Err(e) => return lost(e),
+    }
     let welcome = match await_welcome(&mut reader, stream) {
         Ok(Ok(w)) => w,
         Ok(Err(end)) => return Outcome { end, joined: false },
@@ -158,11 +171,66 @@ fn converse(cfg: &WorkerConfig, pool: &Pool, backoff: &mut Backoff, stream: &Tcp
     Outcome { end, joined: true }
 }
 
-/// The master's first frame: `Ok(Ok(welcome))`, or how the session ends at once.
+/// The master's answer to the hello: checks its challenge (its proof of the token, or
+/// its lack of one) and sends this side's proof. `Ok(Err(end))` when the session ends
+/// here: a refusal either way, or a Shutdown or Error instead of the challenge.
+fn authenticate(
+    reader: &mut FrameReader,
+    stream: &TcpStream,
+    handshake: &mut ClientHandshake,
+) -> io::Result<Result<(), End>> {
+    let challenge = match await_frame(reader, stream, "challenge")? {
+        Ok(Message::Challenge(c)) => c,
+        Ok(other) => {
+            let text = format!("expected challenge, got {}", other.name());
+            let _ = send_now(stream, &malformed(&text));
+            return Err(protocol(text));
+        }
+        Err(end) => return Ok(Err(end)),
+    };
+    match handshake.on_challenge(&challenge) {
+        Ok(proof) => {
+            send_now(stream, &Message::Proof(proof))?;
+            Ok(Ok(()))
+        }
+        Err(e) => {
+            let message = e.to_string();
+            let _ = send_now(
+                stream,
+                &Message::Error {
+                    code: ErrorCode::Unauthorized,
+                    message: message.clone(),
+                },
+            );
+            Ok(Err(End::Unauthorized(message)))
+        }
+    }
+}
+
+/// The master's frame after the handshake: `Ok(Ok(welcome))`, or how the session ends
+/// at once.
 fn await_welcome(
     reader: &mut FrameReader,
     stream: &TcpStream,
 ) -> io::Result<Result<wire::Welcome, End>> {
+    Ok(match await_frame(reader, stream, "welcome")? {
+        Ok(Message::Welcome(w)) => Ok(w),
+        Ok(other) => {
+            let text = format!("expected welcome, got {}", other.name());
+            let _ = send_now(stream, &malformed(&text));
+            return Err(protocol(text));
+        }
+        Err(end) => Err(end),
+    })
+}
+
+/// The master's next frame before the welcome, within [`WELCOME_TIMEOUT`]; a Shutdown
+/// or Error frame becomes how the session ends.
+fn await_frame(
+    reader: &mut FrameReader,
+    stream: &TcpStream,
+    what: &str,
+) -> io::Result<Result<Message, End>> {
     stream.set_read_timeout(Some(Duration::from_millis(250)))?;
     let until = Instant::now() + WELCOME_TIMEOUT;
     loop {
@@ -173,19 +241,14 @@ fn await_welcome(
         let msg = match next? {
             Some(m) => m,
             None if Instant::now() < until => continue,
-            None => return Err(protocol("no welcome within 10 s".into())),
+            None => return Err(protocol(format!("no {what} within 10 s"))),
         };
         return Ok(match msg {
-            Message::Welcome(w) => Ok(w),
             // The job ended as we joined: Done ends the worker, Stopped waits for the
             // master's return like any other stop.
             Message::Shutdown { reason, message } => Err(shutdown_end(reason, message)),
             Message::Error { code, message } => Err(error_end(code, message)),
-            other => {
-                let text = format!("expected welcome, got {}", other.name());
-                let _ = send_now(stream, &malformed(&text));
-                return Err(protocol(text));
-            }
+            other => Ok(other),
         });
     }
 }
@@ -206,6 +269,7 @@ fn error_end(code: ErrorCode, message: String) -> End {
     warn!("worker: master reports {code}: {message}");
     match code {
         ErrorCode::BadMagic | ErrorCode::BadVersion => End::Refused { code, message },
+        ErrorCode::Unauthorized => End::Unauthorized(message),
         _ => End::Lost(protocol(format!("master reports {code}: {message}"))),
     }
 }

@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+use primecluster::auth::{Challenge, ClientProof};
 use primecluster::wire::{self, Hello, Message, Mode, Welcome};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -113,9 +114,15 @@ impl FakeMaster {
         }
     }
 
-    /// Reads the Hello and answers with a Welcome in primes mode.
+    /// Reads the Hello, runs the handshake of a master without a token (challenge
+    /// `auth = 0`, then the worker's proof) and answers with a Welcome in primes mode.
     pub fn welcome(&mut self, heartbeat_ms: u32) -> Hello {
         let h = self.hello();
+        self.send(&Message::Challenge(Challenge::NoAuth));
+        match self.recv(Duration::from_secs(30)) {
+            Some(Message::Proof(ClientProof::NoAuth)) => {}
+            other => panic!("the worker must answer the challenge with a proof: {other:?}"),
+        }
         self.send(&Message::Welcome(Welcome {
             version: wire::VERSION,
             worker_id: 1,

@@ -5,8 +5,9 @@
 //! buffer more than its part needs: before its hello a peer may send only a hello-sized
 //! frame ([`wire::MAX_EARLY_FRAME_LEN`]); after it, a heartbeat or error is small and a
 //! result can be no longer than a correct result for the widest chunk the worker
-//! holds ([`wire::max_gaps_len`]); in count mode results carry no primes at all. An
-//! oversized length is refused as soon as its 4-byte prefix arrives, before any of the
+//! holds ([`wire::max_gaps_len`]); in count mode results carry no primes at all. A
+//! control client (`status`, `threads`, `stop`) sends only tiny requests
+//! ([`wire::MAX_CONTROL_FRAME_LEN`]) whatever the mode. An oversized length is refused as soon as its 4-byte prefix arrives, before any of the
 //! body is buffered.
 
 use crate::schedule::ChunkId;
@@ -34,7 +35,15 @@ pub(super) struct Conn {
     /// Registered for WRITABLE too (only while `outbuf` holds bytes).
     writable: bool,
     pub(super) welcomed: bool,
+    /// A control client (its hello's role): never given work, never a worker to the
+    /// scheduler; only it may send control requests.
+    pub(super) control: bool,
     pub(super) name: String,
+    /// From its hello, for `status`.
+    pub(super) arch: String,
+    pub(super) cores: u32,
+    /// Threads busy at its last heartbeat, for `status`.
+    pub(super) busy: u32,
     /// When it connected, on the master's stall-free clock.
     pub(super) opened: Duration,
     /// Chunks assigned to it and not yet answered or cancelled, with their widths:
@@ -65,7 +74,11 @@ impl Conn {
             outbuf: Vec::new(),
             writable: false,
             welcomed: false,
+            control: false,
             name: peer.to_string(),
+            arch: String::new(),
+            cores: 0,
+            busy: 0,
             opened,
             assigned: BTreeMap::new(),
             cancelled: VecDeque::new(),
@@ -76,6 +89,9 @@ impl Conn {
     pub(super) fn frame_cap(&self, mode: Mode) -> (u32, &'static str) {
         if !self.welcomed {
             return (wire::MAX_EARLY_FRAME_LEN, "before the hello");
+        }
+        if self.control {
+            return (wire::MAX_CONTROL_FRAME_LEN, "from a control client");
         }
         let result = match mode {
             Mode::Count => wire::result_frame_len(0),
@@ -254,6 +270,13 @@ mod tests {
         assert_eq!(c.frame_cap(Mode::Primes).0, cap);
         c.settled(7);
         assert_eq!(c.frame_cap(Mode::Primes).0, wire::MAX_CONTROL_FRAME_LEN);
+        // A control client sends only small requests, in either mode.
+        c.assigned(9, 0, 1 << 30);
+        c.control = true;
+        assert_eq!(c.frame_cap(Mode::Primes).0, wire::MAX_CONTROL_FRAME_LEN);
+        assert!(c.frame_cap(Mode::Count).1.contains("control client"));
+        c.control = false;
+        c.settled(9);
         // The cancelled list stays short.
         for i in 100..120 {
             c.assigned(i, 0, 1 << 20);

@@ -326,6 +326,8 @@ enum Fail {
     ClosedPipe,
     /// The master stopped cleanly on a signal: status 128 + signal.
     Interrupted(i32),
+    /// The master stopped cleanly because `primecluster stop` asked: status 0.
+    Stopped,
 }
 
 impl From<OutputError> for Fail {
@@ -390,7 +392,7 @@ fn main() -> ExitCode {
         Cmd::Stop(a) => cmd_stop(a),
     };
     match result {
-        Ok(()) | Err(Fail::ClosedPipe) => ExitCode::SUCCESS,
+        Ok(()) | Err(Fail::ClosedPipe) | Err(Fail::Stopped) => ExitCode::SUCCESS,
         Err(Fail::Usage(msg)) => {
             eprintln!("primecluster: {msg}");
             ExitCode::from(2)
@@ -731,27 +733,37 @@ fn master_failure(job: &Job, e: master::MasterError) -> Fail {
     if e.is_closed_pipe() {
         return Fail::ClosedPipe;
     }
+    if let master::MasterError::Stopped { by, next, .. } = &e {
+        let how = format!("stopped by a control client ({by})");
+        print_stopped(job, &how, *next);
+        return Fail::Stopped;
+    }
     let master::MasterError::Interrupted { signal, next } = e else {
         return Fail::Job(e.to_string());
     };
-    let name = master::signal_name(signal);
+    let how = format!("stopped by {}", master::signal_name(signal));
+    print_stopped(job, &how, next);
+    Fail::Interrupted(signal)
+}
+
+/// After a clean stop: where the output stands and the command that resumes it.
+fn print_stopped(job: &Job, how: &str, next: Option<u128>) {
     match (&job.out, next) {
         (Some(path), Some(next)) => eprintln!(
-            "primecluster: stopped by {name}; {} is checkpointed up to {next}. To go on: {}",
+            "primecluster: {how}; {} is checkpointed up to {next}. To go on: {}",
             path.display(),
             resume_command()
         ),
         (Some(path), None) => eprintln!(
-            "primecluster: stopped by {name}; {} is checkpointed. To go on: {}",
+            "primecluster: {how}; {} is checkpointed. To go on: {}",
             path.display(),
             resume_command()
         ),
         (None, _) => eprintln!(
-            "primecluster: stopped by {name}; the output went to stdout, so there is \
-             nothing to resume (use --out FILE for a resumable job)"
+            "primecluster: {how}; the output went to stdout, so there is nothing to \
+             resume (use --out FILE for a resumable job)"
         ),
     }
-    Fail::Interrupted(signal)
 }
 
 /// This process's own command line with --force dropped and --resume added, quoted

@@ -41,6 +41,10 @@
 //! payloads parsed by `control::msg`.
 
 use crate::auth::{AuthError, Challenge, ClientProof, HelloAuth, HELLO_AUTH_LEN};
+use crate::control::msg::{
+    SetThreadsReply, SetThreadsRequest, StatusReply, StatusRequest, StopReply, StopRequest,
+};
+use crate::control::ControlError;
 use byteorder::{BigEndian, ByteOrder};
 use std::fmt;
 
@@ -70,7 +74,8 @@ pub const MAX_THREADS: u32 = 1024;
 /// "version not supported". The handshake's challenge and proof fit it too.
 pub const MAX_EARLY_FRAME_LEN: u32 = 1024;
 /// Largest frame other than a result that a worker sends after its welcome (heartbeat,
-/// error with a 256-byte message).
+/// error with a 256-byte message), and largest frame a control client may send: its
+/// biggest request, a set-threads by a 256-byte name, is 268 bytes.
 pub const MAX_CONTROL_FRAME_LEN: u32 = 1024;
 
 /// Kernel codes of the welcome's `kernel` field.
@@ -110,11 +115,6 @@ pub mod code {
     pub const CHALLENGE: u8 = 0x03;
     /// Client -> master, answering the challenge: the client's proof.
     pub const PROOF: u8 = 0x04;
-    /// First control frame type (status request); control frames are `0x30..=0x35`,
-    /// their payloads defined in `docs/CONTROL.md` and parsed by `control::msg`.
-    pub const CONTROL_FIRST: u8 = 0x30;
-    /// Last control frame type (stop reply).
-    pub const CONTROL_LAST: u8 = 0x35;
     /// Master -> worker: a chunk to compute.
     pub const ASSIGN: u8 = 0x10;
     /// Worker -> master: a computed chunk.
@@ -127,6 +127,18 @@ pub mod code {
     pub const CANCEL: u8 = 0x21;
     /// Master -> worker: the job ends.
     pub const SHUTDOWN: u8 = 0x22;
+    /// Control client -> master: the job's and the workers' state, please.
+    pub const STATUS_REQUEST: u8 = 0x30;
+    /// Master -> control client: the answer to a status request.
+    pub const STATUS_REPLY: u8 = 0x31;
+    /// Control client -> master: set the thread count of all workers or one.
+    pub const SET_THREADS_REQUEST: u8 = 0x32;
+    /// Master -> control client: which workers were changed, and warnings.
+    pub const SET_THREADS_REPLY: u8 = 0x33;
+    /// Control client -> master: write what is in order, checkpoint, exit 0.
+    pub const STOP_REQUEST: u8 = 0x34;
+    /// Master -> control client: where the job stopped, sent before the master exits.
+    pub const STOP_REPLY: u8 = 0x35;
     /// Either way: what went wrong, then the sender closes.
     pub const ERROR: u8 = 0x7e;
 }
@@ -322,11 +334,16 @@ pub enum Message {
         code: ErrorCode,
         message: String,
     },
-    /// A control frame (`code` in `0x30..=0x35`), payload as received or to send.
-    Control {
-        code: u8,
-        payload: Vec<u8>,
-    },
+    /// Control client -> master (`docs/PROTOCOL.md` section 12; payloads in
+    /// [`crate::control::msg`]).
+    StatusRequest,
+    /// Master -> control client. Boxed: it is large and rare, and would otherwise widen
+    /// every message.
+    StatusReply(Box<StatusReply>),
+    SetThreadsRequest(SetThreadsRequest),
+    SetThreadsReply(SetThreadsReply),
+    StopRequest,
+    StopReply(StopReply),
 }
 
 impl Message {
@@ -344,7 +361,12 @@ impl Message {
             Message::Cancel { .. } => "cancel",
             Message::Shutdown { .. } => "shutdown",
             Message::Error { .. } => "error",
-            Message::Control { .. } => "control frame",
+            Message::StatusRequest => "status request",
+            Message::StatusReply(_) => "status reply",
+            Message::SetThreadsRequest(_) => "set-threads request",
+            Message::SetThreadsReply(_) => "set-threads reply",
+            Message::StopRequest => "stop request",
+            Message::StopReply(_) => "stop reply",
         }
     }
 
@@ -362,7 +384,12 @@ impl Message {
             Message::Cancel { .. } => code::CANCEL,
             Message::Shutdown { .. } => code::SHUTDOWN,
             Message::Error { .. } => code::ERROR,
-            Message::Control { code, .. } => *code,
+            Message::StatusRequest => code::STATUS_REQUEST,
+            Message::StatusReply(_) => code::STATUS_REPLY,
+            Message::SetThreadsRequest(_) => code::SET_THREADS_REQUEST,
+            Message::SetThreadsReply(_) => code::SET_THREADS_REPLY,
+            Message::StopRequest => code::STOP_REQUEST,
+            Message::StopReply(_) => code::STOP_REPLY,
         }
     }
 
@@ -394,7 +421,18 @@ impl Message {
             Message::Shutdown { message, .. } | Message::Error { message, .. } => {
                 1 + str_len(message)
             }
-            Message::Control { payload, .. } => payload.len(),
+            Message::StatusRequest
+            | Message::StatusReply(_)
+            | Message::SetThreadsRequest(_)
+            | Message::SetThreadsReply(_)
+            | Message::StopRequest
+            | Message::StopReply(_) => {
+                // Control payloads have lists and options: emitting is the one exact
+                // measure, and they are rare and small enough for it.
+                let mut v = Vec::new();
+                emit_control(self, &mut v);
+                v.len()
+            }
         }
     }
 }
@@ -441,9 +479,35 @@ impl fmt::Display for Message {
             Message::Cancel { chunk } => write!(f, "cancel chunk {chunk}"),
             Message::Shutdown { reason, message } => write!(f, "shutdown ({reason}): {message}"),
             Message::Error { code, message } => write!(f, "error ({code}): {message}"),
-            Message::Control { code, payload } => {
-                write!(f, "control frame 0x{code:02x} ({} bytes)", payload.len())
+            Message::StatusRequest => f.write_str("status request"),
+            Message::StatusReply(r) => write!(
+                f,
+                "status reply: {} of {}..={} done, {} worker rows",
+                r.job.done,
+                r.job.start,
+                r.job.stop,
+                r.workers.len()
+            ),
+            Message::SetThreadsRequest(r) => {
+                write!(
+                    f,
+                    "set-threads request: {} threads for {}",
+                    r.threads, r.target
+                )
             }
+            Message::SetThreadsReply(r) => write!(
+                f,
+                "set-threads reply: {} threads, {} changed, {} warnings",
+                r.threads,
+                r.changed.len(),
+                r.warnings.len()
+            ),
+            Message::StopRequest => f.write_str("stop request"),
+            Message::StopReply(r) => write!(
+                f,
+                "stop reply: {} done, {} primes, checkpointed {}, {} workers told",
+                r.done, r.primes, r.checkpointed, r.workers
+            ),
         }
     }
 }
@@ -508,6 +572,9 @@ pub enum WireError {
     /// A handshake payload (the hello's authentication block, a challenge or a proof)
     /// does not parse in a way the variants above do not describe.
     Auth(AuthError),
+    /// A control payload (types 0x30–0x35) refused by its parser in
+    /// [`crate::control::msg`], which names the message, the field and the value.
+    Control(ControlError),
 }
 
 impl From<AuthError> for WireError {
@@ -605,6 +672,7 @@ impl fmt::Display for WireError {
                 "{msg} of protocol version {version} not supported, this side speaks {VERSION}"
             ),
             WireError::Auth(e) => write!(f, "{e}"),
+            WireError::Control(e) => write!(f, "{e}"),
         }
     }
 }
@@ -674,13 +742,26 @@ pub fn encode(msg: &Message, out: &mut Vec<u8>) {
             out.push(*code as u8);
             put_str(out, message);
         }
-        Message::Control { payload, .. } => out.extend_from_slice(payload),
+        control => emit_control(control, out),
     }
     let body = at + LEN_PREFIX;
     let crc = crc32fast::hash(&out[body..]);
     put_u32(out, crc);
     let len = u32::try_from(out.len() - body).unwrap_or(u32::MAX);
     BigEndian::write_u32(&mut out[at..body], len);
+}
+
+/// Appends the payload of a control message (nothing for the others).
+fn emit_control(msg: &Message, out: &mut Vec<u8>) {
+    match msg {
+        Message::StatusRequest => StatusRequest.emit(out),
+        Message::StatusReply(r) => r.emit(out),
+        Message::SetThreadsRequest(r) => r.emit(out),
+        Message::SetThreadsReply(r) => r.emit(out),
+        Message::StopRequest => StopRequest.emit(out),
+        Message::StopReply(r) => r.emit(out),
+        _ => {}
+    }
 }
 
 fn put_u16(out: &mut Vec<u8>, v: u16) {
@@ -802,10 +883,6 @@ fn parse_payload(ty: u8, payload: &[u8]) -> Result<Message, WireError> {
         code::PROOF => {
             Message::Proof(ClientProof::parse(payload).map_err(|e| auth_error(e, payload.len()))?)
         }
-        code::CONTROL_FIRST..=code::CONTROL_LAST => Message::Control {
-            code: ty,
-            payload: payload.to_vec(),
-        },
         code::ASSIGN => {
             let mut r = Reader::new("assign", payload);
             let chunk = r.u64("chunk")?;
@@ -872,6 +949,26 @@ fn parse_payload(ty: u8, payload: &[u8]) -> Result<Message, WireError> {
             let message = r.string("message")?;
             r.finish()?;
             Message::Error { code, message }
+        }
+        code::STATUS_REQUEST => {
+            StatusRequest::parse(payload).map_err(WireError::Control)?;
+            Message::StatusRequest
+        }
+        code::STATUS_REPLY => Message::StatusReply(Box::new(
+            StatusReply::parse(payload).map_err(WireError::Control)?,
+        )),
+        code::SET_THREADS_REQUEST => Message::SetThreadsRequest(
+            SetThreadsRequest::parse(payload).map_err(WireError::Control)?,
+        ),
+        code::SET_THREADS_REPLY => {
+            Message::SetThreadsReply(SetThreadsReply::parse(payload).map_err(WireError::Control)?)
+        }
+        code::STOP_REQUEST => {
+            StopRequest::parse(payload).map_err(WireError::Control)?;
+            Message::StopRequest
+        }
+        code::STOP_REPLY => {
+            Message::StopReply(StopReply::parse(payload).map_err(WireError::Control)?)
         }
         code => return Err(WireError::UnknownType { code }),
     };

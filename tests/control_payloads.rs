@@ -1,5 +1,5 @@
 //! The control payloads byte by byte: golden bytes (the same hex as the examples in
-//! `docs/CONTROL.md`, which this test reads so the document cannot drift), every
+//! `docs/PROTOCOL.md` section 12, which this test reads so the document cannot drift), every
 //! truncation, trailing bytes, each out-of-range field named, oversized counts and
 //! strings refused, and seeded random bytes into every parser (no panic; whatever is
 //! accepted re-emits identically).
@@ -83,7 +83,7 @@ fn sample_stop() -> StopReply {
     }
 }
 
-/// Field by field, as the tables of docs/CONTROL.md list them.
+/// Field by field, as the tables of docs/PROTOCOL.md list them.
 const STATUS_REPLY_HEX: &str = "\
     000000000000000000000000000003e8 000000000000000000000000000007d0 01 \
     000000000000000000000000000001f4 0000000000000049 00000000000000fa 01 0000000000000002 \
@@ -156,17 +156,17 @@ fn golden_bytes_parse_back() {
     assert_eq!(StopRequest::parse(&[]).unwrap(), StopRequest);
 }
 
-/// docs/CONTROL.md shows these payloads as `name = hex` lines; they must be these bytes.
+/// docs/PROTOCOL.md shows these payloads as `name = hex` lines; they must be these bytes.
 #[test]
 fn document_examples_match() {
-    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/CONTROL.md"))
-        .expect("docs/CONTROL.md");
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/PROTOCOL.md"))
+        .expect("docs/PROTOCOL.md");
     let example = |name: &str| -> String {
         let prefix = format!("{name} = ");
         let line = doc
             .lines()
             .find(|l| l.starts_with(&prefix))
-            .unwrap_or_else(|| panic!("docs/CONTROL.md has no line `{name} = ...`"));
+            .unwrap_or_else(|| panic!("docs/PROTOCOL.md has no line `{name} = ...`"));
         line[prefix.len()..].trim().to_string()
     };
     assert_eq!(example("status_reply"), hex(&unhex(STATUS_REPLY_HEX)));

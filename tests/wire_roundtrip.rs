@@ -41,14 +41,8 @@ pub fn samples() -> Vec<Message> {
         Message::Proof(ClientProof::Hmac {
             client_proof: [0x80; 32],
         }),
-        Message::Control {
-            code: code::CONTROL_FIRST,
-            payload: Vec::new(),
-        },
-        Message::Control {
-            code: code::CONTROL_LAST,
-            payload: vec![9; 300],
-        },
+        Message::StatusRequest,
+        Message::StopRequest,
         Message::Welcome(Welcome {
             version: VERSION,
             worker_id: 7,

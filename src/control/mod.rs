@@ -1,10 +1,10 @@
 //! Control from any node (issue 8 item 2): the messages of `status`, `threads` and `stop`,
 //! their rendering, and the blocking client that speaks them. No sockets here: the client
 //! talks through a [`client::Link`] that the caller has already connected and
-//! authenticated (the version 2 hello with role "control", see `docs/PROTOCOL.md` section 11).
+//! authenticated (the version 2 hello with role "control", see `docs/PROTOCOL.md` section 12).
 //!
-//! `docs/CONTROL.md` gives every payload byte by byte, with the proposed frame type codes
-//! of [`code`]. The frames themselves are the protocol's (`u32 length | u8 type | payload |
+//! `docs/PROTOCOL.md` (section 12, "Control messages") gives every payload byte by byte,
+//! with the frame type codes of [`code`]. The frames themselves are the protocol's (`u32 length | u8 type | payload |
 //! u32 CRC-32`, `docs/PROTOCOL.md`).
 //!
 //! # Layout
@@ -23,23 +23,13 @@ pub mod render;
 
 use std::fmt;
 
-/// Proposed frame type codes of the control messages (the lead merges them into
-/// `wire::code`; 0x01–0x04 are the hellos and the handshake, 0x1x and 0x2x the job).
+/// Frame type codes of the control messages: the protocol's own ([`crate::wire::code`]),
+/// named here for the client's convenience.
 pub mod code {
-    /// Control client -> master: ask for the job's and the workers' state.
-    pub const STATUS_REQUEST: u8 = 0x30;
-    /// Master -> control client: the answer to a status request.
-    pub const STATUS_REPLY: u8 = 0x31;
-    /// Control client -> master: set the thread count of all workers or one.
-    pub const SET_THREADS_REQUEST: u8 = 0x32;
-    /// Master -> control client: which workers were changed, and warnings.
-    pub const SET_THREADS_REPLY: u8 = 0x33;
-    /// Control client -> master: write what is in order, checkpoint, exit 0.
-    pub const STOP_REQUEST: u8 = 0x34;
-    /// Master -> control client: where the job stopped, sent before the master exits.
-    pub const STOP_REPLY: u8 = 0x35;
-    /// Either way (the protocol's error frame): what went wrong, then the sender closes.
-    pub const ERROR: u8 = 0x7e;
+    pub use crate::wire::code::{
+        ERROR, SET_THREADS_REPLY, SET_THREADS_REQUEST, STATUS_REPLY, STATUS_REQUEST, STOP_REPLY,
+        STOP_REQUEST,
+    };
 }
 
 /// Most threads a worker may be told to run (the protocol's cap).

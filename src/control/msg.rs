@@ -4,7 +4,7 @@
 //! `parse(payload)`, which reads one. Integers are big-endian, a `str` is a `u16` byte
 //! length then UTF-8 (at most [`MAX_STR_LEN`] bytes; `emit` cuts longer ones at a
 //! character boundary, as `wire` does), an `opt_u64` is a tag byte (0 absent, 1 present)
-//! then, only when present, the `u64`. `docs/CONTROL.md` has the tables.
+//! then, only when present, the `u64`. `docs/PROTOCOL.md` section 12 has the tables.
 //!
 //! # Contract
 //! - `parse` never panics: every read goes through [`Reader`], whose accessors check the

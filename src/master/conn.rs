@@ -5,10 +5,12 @@
 //! buffer more than its part needs: before its hello a peer may send only a hello-sized
 //! frame ([`wire::MAX_EARLY_FRAME_LEN`]); after it, a heartbeat or error is small and a
 //! result can be no longer than a correct result for the widest chunk the worker
-//! holds ([`wire::max_gaps_len`]); in count mode results carry no primes at all. An
-//! oversized length is refused as soon as its 4-byte prefix arrives, before any of the
-//! body is buffered. The handshake's frames (hello, proof) come before the welcome, so
-//! they are held to the early cap too.
+//! holds ([`wire::max_gaps_len`]); in count mode results carry no primes at all. A
+//! control client (`status`, `threads`, `stop`) sends only tiny requests
+//! ([`wire::MAX_CONTROL_FRAME_LEN`]) whatever the mode. The handshake's frames (hello,
+//! proof) come before the welcome, so they are held to the early cap too. An oversized
+//! length is refused as soon as its 4-byte prefix arrives, before any of the body is
+//! buffered.
 
 use crate::auth::ServerHandshake;
 use crate::schedule::ChunkId;
@@ -39,9 +41,15 @@ pub(super) struct Conn {
     /// Between the hello and the proof: the hello and the master's side of the
     /// handshake. Taken when the proof arrives, so a second proof finds nothing.
     pub(super) pending: Option<(Hello, ServerHandshake)>,
-    /// Welcomed as a control client: never joins the scheduler, never gets work.
+    /// A control client (its hello's role): never given work, never a worker to the
+    /// scheduler; only it may send control requests.
     pub(super) control: bool,
     pub(super) name: String,
+    /// From its hello, for `status`.
+    pub(super) arch: String,
+    pub(super) cores: u32,
+    /// Threads busy at its last heartbeat, for `status`.
+    pub(super) busy: u32,
     /// When it connected, on the master's stall-free clock.
     pub(super) opened: Duration,
     /// Chunks assigned to it and not yet answered or cancelled, with their widths:
@@ -75,6 +83,9 @@ impl Conn {
             pending: None,
             control: false,
             name: peer.to_string(),
+            arch: String::new(),
+            cores: 0,
+            busy: 0,
             opened,
             assigned: BTreeMap::new(),
             cancelled: VecDeque::new(),
@@ -90,6 +101,9 @@ impl Conn {
     pub(super) fn frame_cap(&self, mode: Mode) -> (u32, &'static str) {
         if !self.welcomed {
             return (wire::MAX_EARLY_FRAME_LEN, "before the welcome");
+        }
+        if self.control {
+            return (wire::MAX_CONTROL_FRAME_LEN, "from a control client");
         }
         let result = match mode {
             Mode::Count => wire::result_frame_len(0),
@@ -268,6 +282,13 @@ mod tests {
         assert_eq!(c.frame_cap(Mode::Primes).0, cap);
         c.settled(7);
         assert_eq!(c.frame_cap(Mode::Primes).0, wire::MAX_CONTROL_FRAME_LEN);
+        // A control client sends only small requests, in either mode.
+        c.assigned(9, 0, 1 << 30);
+        c.control = true;
+        assert_eq!(c.frame_cap(Mode::Primes).0, wire::MAX_CONTROL_FRAME_LEN);
+        assert!(c.frame_cap(Mode::Count).1.contains("control client"));
+        c.control = false;
+        c.settled(9);
         // The cancelled list stays short.
         for i in 100..120 {
             c.assigned(i, 0, 1 << 20);

@@ -9,6 +9,8 @@
 //!   authentication handshake (`docs/PROTOCOL.md` section 11), read, hand frames to the
 //!   scheduler, carry out its actions, timers, checkpoints, the end of the job;
 //! - [`conn`]: one connection's buffers and socket I/O, with per-state frame caps;
+//! - [`control`]: the replies to `status`, `threads` and `stop` (pure functions) and the
+//!   thread counts remembered for workers that join later;
 //! - [`check`]: the checks a result passes before the scheduler sees it;
 //! - [`clock`]: the stall-free clock that worker silence is measured on;
 //! - [`signal`]: SIGINT/SIGTERM/SIGHUP handling through a self-pipe;
@@ -31,11 +33,17 @@
 //!   quietly ([`MasterError::is_closed_pipe`]).
 //! - A stop signal ends the loop; what is in order is written, fsynced and
 //!   checkpointed, workers are told to wait, and [`run`] returns
-//!   [`MasterError::Interrupted`].
+//!   [`MasterError::Interrupted`]. A control client's stop request does the same, answers
+//!   it with where the job stopped, and [`run`] returns [`MasterError::Stopped`].
+//! - A control client (welcomed by [`Master::welcome_control`]) is never a worker: the
+//!   scheduler does not hear of it, it gets no work, and it may send only control
+//!   requests; a worker (or a peer before its hello) that sends one is refused
+//!   (Error `Malformed`, close).
 
 mod check;
 mod clock;
 mod conn;
+mod control;
 mod progress;
 mod signal;
 
@@ -44,19 +52,21 @@ pub use progress::human;
 pub use signal::signal_name;
 
 use crate::auth::{self, AuthError, Role, ServerHandshake};
+use crate::control::msg::{OutputFormat, SetThreadsRequest};
 use crate::gaps::Checked;
 use crate::kernel::KernelKind;
-use crate::output::{OutputError, OutputWriter};
+use crate::output::{Format, OutputError, OutputWriter};
 use crate::schedule::{Action, Config, DropReason, Event, Scheduler, Share, WorkerId};
 use crate::wire::{self, ErrorCode, Hello, Message, Mode, ShutdownReason, Welcome};
 use clock::StallClock;
 use conn::{Conn, ReadOutcome};
+use control::{PeerInfo, RateWindow, ThreadMemory};
 use log::{debug, info, warn};
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
 use progress::Progress;
 use signal::Signals;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::io;
 use std::time::{Duration, Instant};
 
@@ -117,6 +127,15 @@ pub enum MasterError {
         signal: i32,
         next: Option<u128>,
     },
+    /// A control client (`primecluster stop`, from `by`) stopped the job cleanly, as a
+    /// signal does: the output holds every chunk up to `next` (exclusive; `None` when
+    /// nothing is left or nothing counts), checkpointed when `checkpointed`. The
+    /// program exits 0: the operator asked for it.
+    Stopped {
+        by: String,
+        next: Option<u128>,
+        checkpointed: bool,
+    },
 }
 
 impl MasterError {
@@ -135,6 +154,7 @@ impl std::fmt::Display for MasterError {
             MasterError::Interrupted { signal, .. } => {
                 write!(f, "stopped by {}", signal_name(*signal))
             }
+            MasterError::Stopped { by, .. } => write!(f, "stopped by a control client ({by})"),
         }
     }
 }
@@ -156,6 +176,17 @@ const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 /// Bytes read from one connection before the loop turns to the others and its timers;
 /// the rest waits in `Master::backlog` (mio is edge-triggered: no new event comes).
 const READ_BURST: usize = 4 << 20;
+/// Departed workers whose connection facts (arch, cores, address) are kept for the
+/// `status` rows of workers that left: as many as the scheduler lists (64), and some.
+const DEPARTED_KEPT: usize = 128;
+
+/// Why the event loop ended without an error.
+enum End {
+    /// Every number is written.
+    Done,
+    /// A control client (this connection) asked for a clean stop.
+    StopRequested(WorkerId),
+}
 
 struct Master {
     cfg: MasterConfig,
@@ -179,6 +210,75 @@ struct Master {
     /// Connections refused at the cap so far (the first is logged as a warning).
     refused: u64,
     done: bool,
+    /// A control client asked for a stop: the loop ends and answers it.
+    stop_by: Option<WorkerId>,
+    /// Connection facts of workers that left, newest last (see [`DEPARTED_KEPT`]).
+    departed: VecDeque<(WorkerId, PeerInfo)>,
+    /// Thread counts set by control, for workers that join later.
+    threads_memory: ThreadMemory,
+    /// Numbers done lately, for the rate `status` reports.
+    rate: RateWindow,
+    /// When the output was last checkpointed (a file output is checkpointed as it is
+    /// opened); `None` for outputs without checkpoints.
+    last_checkpoint: Option<Instant>,
+}
+
+impl Master {
+    /// The master of `cfg`'s job on `listener`, with its event loop and signal handlers
+    /// set up; nothing is read or written yet.
+    fn new(
+        cfg: MasterConfig,
+        output: Output,
+        listener: std::net::TcpListener,
+    ) -> Result<Master, MasterError> {
+        let io = |what| move |source| MasterError::Io { what, source };
+        listener
+            .set_nonblocking(true)
+            .map_err(io("listening socket"))?;
+        let mut listener = TcpListener::from_std(listener);
+        let poll = Poll::new().map_err(io("creating the event loop"))?;
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)
+            .map_err(io("listening socket"))?;
+        let signals =
+            Signals::install(poll.registry(), SIGNALS).map_err(io("installing signal handlers"))?;
+        let mode = match output {
+            Output::Primes(_) => Mode::Primes,
+            Output::Count => Mode::Count,
+        };
+        let mut sc = Config::new(cfg.start, cfg.stop, mode == Mode::Primes);
+        sc.heartbeat_timeout = cfg.heartbeat * 5;
+        sc.max_buffer_bytes = cfg.max_buffer_bytes;
+        let now = Instant::now();
+        let last_checkpoint = match &output {
+            Output::Primes(w) if w.is_file() => Some(now),
+            _ => None,
+        };
+        Ok(Master {
+            next_checkpoint: now + cfg.checkpoint,
+            progress: Progress::new(cfg.quiet),
+            cfg,
+            poll,
+            listener,
+            signals,
+            conns: BTreeMap::new(),
+            backlog: Vec::new(),
+            lost: Vec::new(),
+            next_id: FIRST_WORKER,
+            sched: Scheduler::new(sc),
+            output,
+            mode,
+            started: now,
+            clock: StallClock::new(now),
+            refused: 0,
+            done: false,
+            stop_by: None,
+            departed: VecDeque::new(),
+            threads_memory: ThreadMemory::default(),
+            rate: RateWindow::default(),
+            last_checkpoint,
+        })
+    }
 }
 
 /// Runs the job on `listener` until every number is written. Workers may come and go.
@@ -187,44 +287,7 @@ pub fn run(
     output: Output,
     listener: std::net::TcpListener,
 ) -> Result<Summary, MasterError> {
-    let io = |what| move |source| MasterError::Io { what, source };
-    listener
-        .set_nonblocking(true)
-        .map_err(io("listening socket"))?;
-    let mut listener = TcpListener::from_std(listener);
-    let poll = Poll::new().map_err(io("creating the event loop"))?;
-    poll.registry()
-        .register(&mut listener, LISTENER, Interest::READABLE)
-        .map_err(io("listening socket"))?;
-    let signals =
-        Signals::install(poll.registry(), SIGNALS).map_err(io("installing signal handlers"))?;
-    let mode = match output {
-        Output::Primes(_) => Mode::Primes,
-        Output::Count => Mode::Count,
-    };
-    let mut sc = Config::new(cfg.start, cfg.stop, mode == Mode::Primes);
-    sc.heartbeat_timeout = cfg.heartbeat * 5;
-    sc.max_buffer_bytes = cfg.max_buffer_bytes;
-    let now = Instant::now();
-    let mut m = Master {
-        next_checkpoint: now + cfg.checkpoint,
-        progress: Progress::new(cfg.quiet),
-        cfg,
-        poll,
-        listener,
-        signals,
-        conns: BTreeMap::new(),
-        backlog: Vec::new(),
-        lost: Vec::new(),
-        next_id: FIRST_WORKER,
-        sched: Scheduler::new(sc),
-        output,
-        mode,
-        started: now,
-        clock: StallClock::new(now),
-        refused: 0,
-        done: false,
-    };
+    let mut m = Master::new(cfg, output, listener)?;
     let result = m.event_loop();
     m.progress.clear();
     if m.clock.excluded() > Duration::ZERO {
@@ -234,7 +297,8 @@ pub fn run(
         );
     }
     match result {
-        Ok(()) => m.finish(),
+        Ok(End::Done) => m.finish(),
+        Ok(End::StopRequested(by)) => Err(m.stop_for_control(by)),
         Err(MasterError::Interrupted { signal, .. }) => Err(m.stop_for_signal(signal)),
         Err(e) if e.is_closed_pipe() => {
             // Nothing to resume on a closed stdout: the job is over for everyone.
@@ -253,7 +317,7 @@ impl Master {
         self.clock.now()
     }
 
-    fn event_loop(&mut self) -> Result<(), MasterError> {
+    fn event_loop(&mut self) -> Result<End, MasterError> {
         let mut events = Events::with_capacity(256);
         if self.sched.is_done() {
             let acts = self.sched.on(Event::Tick, self.now());
@@ -263,6 +327,9 @@ impl Master {
         // heard before any timer may expire their senders.
         let mut after_stall = false;
         while !self.done {
+            if let Some(by) = self.stop_by {
+                return Ok(End::StopRequested(by));
+            }
             if let Some(signal) = self.signals.received() {
                 return Err(MasterError::Interrupted { signal, next: None });
             }
@@ -285,7 +352,7 @@ impl Master {
             let worked = Instant::now();
             self.on_events(&events)?;
             for id in std::mem::take(&mut self.backlog) {
-                if !self.done {
+                if !self.done && self.stop_by.is_none() {
                     self.read(id)?;
                 }
             }
@@ -299,7 +366,7 @@ impl Master {
             self.on_timers()?;
             after_stall = self.clock.after_work(timed.elapsed());
         }
-        Ok(())
+        Ok(End::Done)
     }
 
     fn on_events(&mut self, events: &Events) -> Result<(), MasterError> {
@@ -317,7 +384,7 @@ impl Master {
                     }
                 }
             }
-            if self.done {
+            if self.done || self.stop_by.is_some() {
                 break;
             }
         }
@@ -372,6 +439,7 @@ impl Master {
             if let Output::Primes(w) = &mut self.output {
                 let began = Instant::now();
                 w.checkpoint()?;
+                self.last_checkpoint = Some(Instant::now());
                 debug!(
                     "master: checkpoint in {:.1} ms",
                     began.elapsed().as_secs_f64() * 1e3
@@ -382,6 +450,7 @@ impl Master {
         if !self.done {
             self.progress.maybe_show(&self.sched, self.started);
         }
+        self.rate.record(now, self.done_numbers());
         Ok(())
     }
 
@@ -468,6 +537,9 @@ impl Master {
 
     fn handle_frames(&mut self, id: WorkerId) -> Result<(), MasterError> {
         loop {
+            if self.stop_by.is_some() {
+                return Ok(()); // The stop is carried out once the loop has ended.
+            }
             let Some(conn) = self.conns.get_mut(&id) else {
                 return Ok(());
             };
@@ -489,7 +561,7 @@ impl Master {
             return Ok(());
         };
         let (welcomed, pending) = (conn.welcomed, conn.pending.is_some());
-        let worker = conn.is_worker();
+        let (worker, control) = (conn.is_worker(), conn.control);
         match msg {
             Message::Hello(h) if !welcomed && !pending => self.on_hello(id, h),
             Message::Proof(proof) if pending => {
@@ -500,7 +572,7 @@ impl Master {
                 match hs.on_proof(&proof) {
                     Ok(Role::Worker) => self.welcome_worker(id, hello),
                     Ok(Role::Control) => {
-                        self.welcome_control(id, &hello);
+                        self.welcome_control(id);
                         Ok(())
                     }
                     Err(e) => {
@@ -508,17 +580,6 @@ impl Master {
                         Ok(())
                     }
                 }
-            }
-            Message::Control { code, .. } if welcomed && !worker => {
-                // Status, threads and stop come with the control room of the master;
-                // until then a control client hears so plainly, and holds no slot.
-                let text =
-                    format!("control frame 0x{code:02x} is not supported yet by this master");
-                let reply = Message::Error {
-                    code: ErrorCode::Internal,
-                    message: text.clone(),
-                };
-                self.close(id, &text, Some(reply))
             }
             Message::Error { code, message } => {
                 // The peer's last word (e.g. a worker refusing this master's proof):
@@ -531,7 +592,10 @@ impl Master {
                 }
                 self.close(id, &text, None)
             }
-            Message::Heartbeat { threads, .. } if worker => {
+            Message::Heartbeat { threads, busy } if worker => {
+                if let Some(c) = self.conns.get_mut(&id) {
+                    c.busy = busy;
+                }
                 let acts = self.sched.on(
                     Event::Heard {
                         worker: id,
@@ -571,16 +635,20 @@ impl Master {
                     }
                 }
             }
+            Message::StatusRequest | Message::SetThreadsRequest(_) | Message::StopRequest
+                if welcomed && control =>
+            {
+                self.on_control(id, msg)
+            }
             other => {
                 let text = format!(
                     "unexpected {} {}",
                     other.name(),
-                    if welcomed {
-                        "after welcome"
-                    } else if pending {
-                        "during the handshake"
-                    } else {
-                        "before hello"
+                    match (welcomed, control) {
+                        (false, _) if pending => "during the handshake",
+                        (false, _) => "before hello",
+                        (true, false) => "from a worker",
+                        (true, true) => "from a control client",
                     }
                 );
                 let reply = Message::Error {
@@ -659,6 +727,8 @@ impl Master {
         if let Some(c) = self.conns.get_mut(&id) {
             peer_ip = c.peer.ip();
             c.welcomed = true;
+            c.arch = h.arch.clone();
+            c.cores = h.cores;
             c.name = format!("{}@{}", h.name, c.peer.ip());
             info!(
                 "master: worker {id} joined: {} ({}, {} threads)",
@@ -666,6 +736,7 @@ impl Master {
             );
         }
         self.send(id, &Message::Welcome(welcome));
+        let remembered = self.threads_memory.for_worker(&h.name, peer_ip);
         let acts = self.sched.on(
             Event::Joined {
                 worker: id,
@@ -676,19 +747,8 @@ impl Master {
             },
             now,
         );
-        self.apply(acts)
-    }
-
-    /// The welcome of an authenticated control client: it never joins the scheduler.
-    fn welcome_control(&mut self, id: WorkerId, h: &Hello) {
-        let welcome = self.welcome(id);
-        if let Some(c) = self.conns.get_mut(&id) {
-            c.welcomed = true;
-            c.control = true;
-            c.name = format!("{}@{}", h.name, c.peer.ip());
-            info!("master: control client {id} connected: {}", c.name);
-        }
-        self.send(id, &Message::Welcome(welcome));
+        self.apply(acts)?;
+        self.give_remembered_threads(id, remembered)
     }
 
     fn welcome(&self, id: WorkerId) -> Welcome {
@@ -787,7 +847,7 @@ impl Master {
             return;
         };
         if let Err(why) = c.flush(self.poll.registry(), Token(id as usize)) {
-            if c.is_worker() {
+            if c.welcomed && !c.control {
                 self.lost.push(id);
             }
             self.disconnect(id, &why, None);
@@ -817,18 +877,27 @@ impl Master {
         };
         if c.is_worker() {
             info!("master: worker {id} ({}) lost: {why}", c.name);
+            self.departed.push_back((id, peer_info(&c)));
+            if self.departed.len() > DEPARTED_KEPT {
+                self.departed.pop_front();
+            }
         } else if c.welcomed {
-            info!("master: control client {id} ({}) left: {why}", c.name);
+            debug!("master: control client {id} ({}) left: {why}", c.name);
         } else {
             info!("master: connection from {} dropped: {why}", c.peer);
         }
         c.close(self.poll.registry(), reply);
     }
 
-    /// Tells every worker the job is over, giving their sockets a moment to drain.
+    /// Tells every worker the job is over, giving their sockets (and any control reply
+    /// queued) a moment to drain. Control clients get no Shutdown: it is not a reply to
+    /// their request.
     fn broadcast_shutdown(&mut self, reason: ShutdownReason, message: &str) {
         let ids: Vec<WorkerId> = self.conns.keys().copied().collect();
         for id in &ids {
+            if self.conns.get(id).is_some_and(|c| c.control) {
+                continue;
+            }
             self.send(
                 *id,
                 &Message::Shutdown {
@@ -874,6 +943,197 @@ impl Master {
         MasterError::Interrupted { signal, next }
     }
 
+    /// The clean stop a control client asked for: as after a signal (what is in order is
+    /// written; flush, fsync, checkpoint; workers told to wait), and the client gets a
+    /// [`Message::StopReply`] saying where the job stopped. A failed checkpoint is
+    /// answered with an Error frame naming it, and returned.
+    fn stop_for_control(&mut self, by: WorkerId) -> MasterError {
+        let peer = self
+            .conns
+            .get(&by)
+            .map_or_else(|| "gone".to_string(), |c| c.peer.to_string());
+        info!("master: stop requested by control client {peer}; no more work is handed out");
+        let mut next = None;
+        let mut checkpointed = false;
+        if let Output::Primes(w) = &mut self.output {
+            if let Err(e) = w.checkpoint() {
+                let reply = Message::Error {
+                    code: ErrorCode::Internal,
+                    message: format!("stopping: {e}"),
+                };
+                self.send(by, &reply);
+                self.stop_workers(&e.to_string());
+                return e.into();
+            }
+            next = w.next_start();
+            checkpointed = w.is_file();
+        }
+        let workers = self
+            .conns
+            .values()
+            .filter(|c| c.welcomed && !c.control)
+            .count();
+        let (done, primes) = (self.done_numbers(), self.primes_written());
+        let reply = control::stop_reply(
+            done,
+            primes,
+            checkpointed,
+            u32::try_from(workers).unwrap_or(u32::MAX),
+        );
+        // Queued first; the shutdown below flushes every connection, this one too.
+        if let Some(c) = self.conns.get_mut(&by) {
+            c.queue(&Message::StopReply(reply));
+        }
+        self.stop_workers("master stopped by a control client; it will be resumed");
+        MasterError::Stopped {
+            by: peer,
+            next,
+            checkpointed,
+        }
+    }
+
+    /// Marks connection `id` a control client and welcomes it: called when a hello's
+    /// role is "control" and its proof checked out. The scheduler
+    /// never hears of it, so it gets no work and is no worker in `status`.
+    fn welcome_control(&mut self, id: WorkerId) {
+        let Some(c) = self.conns.get_mut(&id) else {
+            return;
+        };
+        c.welcomed = true;
+        c.control = true;
+        c.name = format!("control@{}", c.peer);
+        debug!("master: control client {id} from {}", c.peer);
+        let welcome = Welcome {
+            threads: 0,
+            ..self.welcome(id)
+        };
+        self.send(id, &Message::Welcome(welcome));
+    }
+
+    /// Answers a control client's request.
+    fn on_control(&mut self, id: WorkerId, msg: Message) -> Result<(), MasterError> {
+        match msg {
+            Message::StatusRequest => {
+                let reply = self.status_reply();
+                self.send(id, &Message::StatusReply(Box::new(reply)));
+                Ok(())
+            }
+            Message::SetThreadsRequest(req) => self.set_threads(id, &req),
+            Message::StopRequest => {
+                // Carried out once the loop has ended (see `stop_for_control`).
+                self.stop_by = Some(id);
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Applies a set-threads request through the scheduler and answers it.
+    fn set_threads(&mut self, id: WorkerId, req: &SetThreadsRequest) -> Result<(), MasterError> {
+        let plan = control::plan_threads(req, &self.sched.workers(), &self.peer_infos());
+        self.threads_memory.note(req, &plan);
+        info!(
+            "master: control client set {} threads for {} ({} changed)",
+            req.threads,
+            req.target,
+            plan.reply.changed.len()
+        );
+        for worker in &plan.events {
+            let ev = Event::SetThreads {
+                worker: *worker,
+                threads: req.threads,
+            };
+            let acts = self.sched.on(ev, self.now());
+            self.apply(acts)?;
+        }
+        self.send(id, &Message::SetThreadsReply(plan.reply));
+        Ok(())
+    }
+
+    /// After a worker joined: the threads control set for it (or for all, or its name)
+    /// while it was away, through the scheduler so that it remembers them too.
+    fn give_remembered_threads(
+        &mut self,
+        id: WorkerId,
+        remembered: Option<u32>,
+    ) -> Result<(), MasterError> {
+        let Some(threads) = remembered else {
+            return Ok(());
+        };
+        if !self.conns.contains_key(&id) {
+            return Ok(()); // Refused at join (quarantined).
+        }
+        let ev = Event::SetThreads {
+            worker: Some(id),
+            threads,
+        };
+        let acts = self.sched.on(ev, self.now());
+        self.apply(acts)
+    }
+
+    /// Numbers of the job written in order from its start (resumed ones included), or
+    /// counted.
+    fn done_numbers(&self) -> u128 {
+        match &self.output {
+            Output::Primes(w) => {
+                let job = w.job();
+                match w.next_start() {
+                    Some(next) => next.saturating_sub(job.start),
+                    None => job.stop.saturating_sub(job.start).saturating_add(1),
+                }
+            }
+            Output::Count => self.sched.progress().numbers_done,
+        }
+    }
+
+    fn primes_written(&self) -> u64 {
+        match &self.output {
+            Output::Primes(w) => w.primes_written(),
+            Output::Count => self.sched.progress().primes,
+        }
+    }
+
+    /// Connection facts of every worker connected now or departed lately.
+    fn peer_infos(&self) -> BTreeMap<WorkerId, PeerInfo> {
+        let live = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.welcomed && !c.control)
+            .map(|(&id, c)| (id, peer_info(c)));
+        self.departed.iter().cloned().chain(live).collect()
+    }
+
+    /// The status reply, from the output, the scheduler and the connections.
+    fn status_reply(&self) -> crate::control::msg::StatusReply {
+        let now = self.now();
+        let (start, stop, format, bytes_written) = match &self.output {
+            Output::Primes(w) => {
+                let job = w.job();
+                let format = match job.format {
+                    Format::Text => OutputFormat::Text,
+                    Format::Compact => OutputFormat::Compact,
+                };
+                (job.start, job.stop, format, w.bytes_written())
+            }
+            Output::Count => (self.cfg.start, self.cfg.stop, OutputFormat::Count, 0),
+        };
+        let done = self.done_numbers();
+        let facts = control::JobFacts {
+            start,
+            stop,
+            format,
+            done,
+            primes: self.primes_written(),
+            bytes_written,
+            buffer_used: self.sched.buffered_bytes(),
+            buffer_cap: self.cfg.max_buffer_bytes,
+            redundancy: self.sched.config().redundancy,
+            checkpoint_age: self.last_checkpoint.map(|t| t.elapsed()),
+        };
+        let rate = self.rate.rate(now, done);
+        control::status_reply(&facts, rate, &self.sched.workers(), &self.peer_infos(), now)
+    }
+
     fn finish(mut self) -> Result<Summary, MasterError> {
         let elapsed = self.started.elapsed();
         let progress = self.sched.progress();
@@ -899,11 +1159,280 @@ impl Master {
     }
 }
 
+/// What `status` shows of a worker's connection.
+fn peer_info(c: &Conn) -> PeerInfo {
+    PeerInfo {
+        address: c.peer.to_string(),
+        arch: c.arch.clone(),
+        cores: c.cores,
+        busy: c.busy,
+    }
+}
+
 /// The wire code of a kernel.
 pub fn kernel_code(k: KernelKind) -> u8 {
     match k {
         KernelKind::Auto => wire::kernel_code::AUTO,
         KernelKind::Sieve => wire::kernel_code::SIEVE,
         KernelKind::Trial => wire::kernel_code::TRIAL,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The control path in process, through real loopback sockets: a worker joins with
+    //! the version 1 hello, a control client is welcomed with [`Master::welcome_control`]
+    //! (what the version 2 hello will call), and the master answers its requests.
+
+    use super::*;
+    use crate::control::msg::{Target, WorkerState};
+    use crate::output::JobSpec;
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+
+    fn master(output: Output) -> Master {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let cfg = MasterConfig {
+            start: 0,
+            stop: 10_000_000,
+            kernel: KernelKind::Auto,
+            heartbeat: Duration::from_secs(5),
+            checkpoint: Duration::from_secs(3600),
+            max_buffer_bytes: 16 << 20,
+            worker_threads: None,
+            max_connections: 16,
+            quiet: true,
+            token: None,
+        };
+        Master::new(cfg, output, listener).unwrap()
+    }
+
+    /// Connects a client and lets the master accept it; returns both ends.
+    fn connect(m: &mut Master) -> (TcpStream, WorkerId) {
+        let addr = m.listener.local_addr().unwrap();
+        let s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let before = m.next_id;
+        for _ in 0..500 {
+            m.accept();
+            if m.next_id > before {
+                return (s, before);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("the master did not accept the connection");
+    }
+
+    fn send(s: &mut TcpStream, msg: &Message) {
+        let mut buf = Vec::new();
+        wire::encode(msg, &mut buf);
+        s.write_all(&buf).unwrap();
+    }
+
+    /// Lets the master read connection `id` until `done` holds (bounded).
+    fn pump(m: &mut Master, id: WorkerId, done: impl Fn(&Master) -> bool) {
+        for _ in 0..500 {
+            m.read(id).unwrap();
+            if done(m) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("connection {id}: the condition never held");
+    }
+
+    /// The next frame on `s` whose name is `want`, skipping others (assigns).
+    fn recv(s: &mut TcpStream, buf: &mut Vec<u8>, want: &str) -> Message {
+        loop {
+            while let Some((msg, used)) = wire::decode(buf).unwrap() {
+                buf.drain(..used);
+                if msg.name() == want {
+                    return msg;
+                }
+            }
+            let mut chunk = [0u8; 4096];
+            let n = s.read(&mut chunk).expect("a frame within 10 s");
+            assert!(n > 0, "closed while waiting for a {want}");
+            buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    fn hello(name: &str, cores: u32, threads: u32) -> Message {
+        Message::Hello(wire::Hello {
+            version: wire::VERSION,
+            name: name.into(),
+            cores,
+            threads,
+            arch: "armv7".into(),
+            kernels: 0b111,
+            auth: crate::auth::HelloAuth {
+                auth: crate::auth::Method::None,
+                role: Role::Worker,
+                client_nonce: [3; 32],
+            },
+        })
+    }
+
+    /// A worker's hello and its (token-less) proof, which may follow it at once.
+    fn join(w: &mut TcpStream, name: &str, cores: u32, threads: u32) {
+        send(w, &hello(name, cores, threads));
+        send(w, &Message::Proof(crate::auth::ClientProof::NoAuth));
+    }
+
+    #[test]
+    fn status_and_threads_answered_to_a_control_client_only() {
+        let mut m = master(Output::Count);
+        let (mut w, wid) = connect(&mut m);
+        join(&mut w, "pi3", 4, 2);
+        pump(&mut m, wid, |m| m.sched.workers().len() == 1);
+        let (mut c, cid) = connect(&mut m);
+        m.welcome_control(cid);
+        let mut cbuf = Vec::new();
+        recv(&mut c, &mut cbuf, "welcome");
+        assert_eq!(m.sched.workers().len(), 1, "a control client is no worker");
+
+        send(&mut c, &Message::StatusRequest);
+        m.read(cid).unwrap();
+        let Message::StatusReply(s) = recv(&mut c, &mut cbuf, "status reply") else {
+            unreachable!()
+        };
+        assert_eq!((s.job.start, s.job.stop), (0, 10_000_000));
+        assert_eq!(s.job.format, OutputFormat::Count);
+        assert_eq!(s.job.redundancy, 1);
+        assert_eq!(s.workers.len(), 1);
+        let row = &s.workers[0];
+        assert_eq!(
+            (row.id, row.name.as_str(), row.arch.as_str()),
+            (wid, "pi3", "armv7")
+        );
+        assert_eq!(
+            (row.cores, row.threads, row.state),
+            (4, 2, WorkerState::Active)
+        );
+        assert!(row.address.starts_with("127.0.0.1:"), "{}", row.address);
+
+        // threads 6 --worker pi3: the worker is told at once; the reply warns (4 cores).
+        let req = SetThreadsRequest {
+            target: Target::Name("pi3".into()),
+            threads: 6,
+        };
+        send(&mut c, &Message::SetThreadsRequest(req));
+        m.read(cid).unwrap();
+        let Message::SetThreadsReply(r) = recv(&mut c, &mut cbuf, "set-threads reply") else {
+            unreachable!()
+        };
+        assert_eq!(r.changed.len(), 1);
+        assert_eq!((r.changed[0].id, r.changed[0].before), (wid, 2));
+        assert_eq!(r.warnings.len(), 1, "{:?}", r.warnings);
+        let mut wbuf = Vec::new();
+        let got = recv(&mut w, &mut wbuf, "set-threads");
+        assert_eq!(got, Message::SetThreads { threads: 6 });
+
+        // Its heartbeat reports the new count: status shows it, with the busy threads.
+        send(
+            &mut w,
+            &Message::Heartbeat {
+                threads: 6,
+                busy: 5,
+            },
+        );
+        pump(&mut m, wid, |m| {
+            m.conns.get(&wid).is_some_and(|c| c.busy == 5)
+        });
+        send(&mut c, &Message::StatusRequest);
+        m.read(cid).unwrap();
+        let Message::StatusReply(s) = recv(&mut c, &mut cbuf, "status reply") else {
+            unreachable!()
+        };
+        assert_eq!((s.workers[0].threads, s.workers[0].busy), (6, 5));
+
+        // A worker may not send control requests: refused, closed, and lost.
+        send(&mut w, &Message::StatusRequest);
+        pump(&mut m, wid, |m| !m.conns.contains_key(&wid));
+        match recv(&mut w, &mut wbuf, "error") {
+            Message::Error { code, message } => {
+                assert_eq!(code, ErrorCode::Malformed);
+                assert!(message.contains("from a worker"), "{message}");
+            }
+            other => panic!("{other}"),
+        }
+        // Nor may a control client send what workers send.
+        send(
+            &mut c,
+            &Message::Heartbeat {
+                threads: 1,
+                busy: 0,
+            },
+        );
+        pump(&mut m, cid, |m| !m.conns.contains_key(&cid));
+        assert!(m
+            .sched
+            .workers()
+            .iter()
+            .all(|w| w.state == crate::schedule::WorkerState::Lost));
+    }
+
+    #[test]
+    fn a_stop_request_checkpoints_tells_the_workers_and_answers() {
+        let dir = std::env::temp_dir().join(format!("pc-ctl-stop-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("out.txt");
+        let spec = JobSpec {
+            start: 0,
+            stop: 10_000_000,
+            format: Format::Text,
+            kernel: "auto".into(),
+        };
+        let w = OutputWriter::create(&path, &spec, false).unwrap();
+        let mut m = master(Output::Primes(Box::new(w)));
+        let (mut w, wid) = connect(&mut m);
+        join(&mut w, "x86", 8, 8);
+        pump(&mut m, wid, |m| m.sched.workers().len() == 1);
+        let (mut c, cid) = connect(&mut m);
+        m.welcome_control(cid);
+        let mut cbuf = Vec::new();
+        recv(&mut c, &mut cbuf, "welcome");
+
+        send(&mut c, &Message::StatusRequest);
+        m.read(cid).unwrap();
+        let Message::StatusReply(s) = recv(&mut c, &mut cbuf, "status reply") else {
+            unreachable!()
+        };
+        assert_eq!(s.job.format, OutputFormat::Text);
+        assert!(
+            s.job.checkpoint_age_ms.is_some(),
+            "created files are checkpointed"
+        );
+
+        send(&mut c, &Message::StopRequest);
+        pump(&mut m, cid, |m| m.stop_by == Some(cid));
+        let e = m.stop_for_control(cid);
+        match &e {
+            MasterError::Stopped {
+                next, checkpointed, ..
+            } => {
+                assert_eq!(*next, Some(0), "nothing was written yet");
+                assert!(*checkpointed);
+            }
+            other => panic!("{other}"),
+        }
+        let Message::StopReply(r) = recv(&mut c, &mut cbuf, "stop reply") else {
+            unreachable!()
+        };
+        assert_eq!(
+            (r.done, r.primes, r.checkpointed, r.workers),
+            (0, 0, true, 1)
+        );
+        let mut wbuf = Vec::new();
+        match recv(&mut w, &mut wbuf, "shutdown") {
+            Message::Shutdown { reason, .. } => assert_eq!(reason, ShutdownReason::Stopped),
+            other => panic!("{other}"),
+        }
+        assert!(
+            std::fs::read_dir(&dir).unwrap().count() >= 2,
+            "output and checkpoint"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -280,6 +280,17 @@ impl OutputWriter {
         self.primes
     }
 
+    /// Bytes of output so far: handed to the file or stream, plus those still in the
+    /// write buffer (for `status`).
+    pub fn bytes_written(&self) -> u64 {
+        self.written + self.buf.len() as u64
+    }
+
+    /// Whether the output is a file (checkpointed, resumable) rather than a stream.
+    pub fn is_file(&self) -> bool {
+        matches!(self.dest, Dest::File { .. })
+    }
+
     /// The output's path (or the stream's name).
     pub fn path(&self) -> &Path {
         self.dest.path()

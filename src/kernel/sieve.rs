@@ -611,7 +611,13 @@ impl Sieve {
     /// `stop` bounds which sieving primes may be needed.
     fn sieve_segment(&mut self, len: usize, stop: u64) {
         let end = u128::from(self.pos + len as u64) * 30 - 1;
-        let top = end.min(u128::from(stop)) as u64;
+        // Every number of every byte sieved must be sieved completely, also past
+        // `stop` in stop's own byte: the next call may start in that byte and reuse it
+        // (`last_byte`), or start after it with offsets set up from here. Sieving only
+        // to sqrt(stop) let p^2 through when stop < p^2 shared its byte (4099^2 =
+        // 16801801 after a call ending at 16801800).
+        let stop_byte_end = u128::from(stop / 30) * 30 + 29;
+        let top = end.min(stop_byte_end).min(u128::from(u64::MAX)) as u64;
         self.activate(top);
         let seg = &mut self.segment[..len];
         for (b, block) in seg.chunks_mut(BLOCK_BYTES).enumerate() {

@@ -330,10 +330,11 @@ fn on_threads(
     })
 }
 
-/// The primes below 2^32 whose squares the sieve takes; its limit moves as it grows.
+/// The largest p whose square the sieve takes at the default budget.
 fn sieve_max_p() -> u128 {
+    let sieve = Sieve::new();
     let mut p: u128 = 1 << 32;
-    while !Sieve::handles((p * p - 1).min(u64::MAX as u128) as u64) {
+    while !sieve.fits((p * p - 1).min(u64::MAX as u128) as u64) {
         p /= 2;
     }
     p
@@ -374,7 +375,7 @@ fn kernels_for(max: u128) -> Vec<(&'static str, Box<dyn UnderTest>)> {
             Box::new(TrialUnderTest(Trial::new(TrialImpl::preferred()))),
         ),
     ];
-    if max <= u64::MAX as u128 && Sieve::handles(max as u64) {
+    if max <= u64::MAX as u128 && Sieve::new().fits(max as u64) {
         v.push(("sieve", Box::new(SieveUnderTest(Sieve::new()))));
     }
     v
@@ -382,20 +383,17 @@ fn kernels_for(max: u128) -> Vec<(&'static str, Box<dyn UnderTest>)> {
 
 #[test]
 fn sieve_seams_one_thread() {
-    let max_p = sieve_max_p();
-    // The sieve must take at least what it took when these tests were written.
-    assert!(
-        max_p >= 1 << 26,
-        "sieve takes primes' squares only to {max_p}"
-    );
+    // At the default budget the sieve takes every stop below 2^64.
+    assert_eq!(sieve_max_p(), 1 << 32);
     let mut calls = 0;
-    for (i, max_p) in [1 << 8, 1 << 12, 1 << 16, 1 << 20, max_p]
+    // Up to 2^28: past KEEP_LIMIT, so windows of large primes open in most calls.
+    for (i, max_p) in [1 << 8, 1 << 12, 1 << 16, 1 << 20, 1 << 26, 1 << 28]
         .into_iter()
         .enumerate()
     {
         let plan = Plan {
             seed: 1 + i as u64,
-            seams: 24,
+            seams: if max_p > 1 << 26 { 8 } else { 24 },
             max_p,
             max_len: 3000,
             back_percent: 10,
@@ -417,8 +415,8 @@ fn sieve_seams_threads() {
         },
         Plan {
             seed: 12,
-            seams: 10,
-            max_p: sieve_max_p(),
+            seams: 6,
+            max_p: 1 << 27,
             max_len: 2000,
             back_percent: 0,
         },
@@ -502,8 +500,10 @@ fn seams_at_the_top_of_2_64() {
     // Calls meeting in the last bytes below 2^64 and across it.
     let top = u64::MAX as u128;
     for (name, mut k) in kernels_for(top) {
-        if name.starts_with("trial") {
-            continue; // ~2*10^8 divisions per prime up there.
+        if name.starts_with("trial") || name == "sieve" {
+            // Trial: ~2*10^8 divisions per prime up there. The sieve sets up all 2*10^8
+            // sieving primes per call there: see heavy_sieve_seams_near_2_64.
+            continue;
         }
         let mut start = top - 300;
         for len in [17u128, 1, 29, 30, 31, 59, 100, 7, 40] {
@@ -519,5 +519,75 @@ fn seams_at_the_top_of_2_64() {
             let got = k.primes(start, top + 200);
             assert_eq!(got, reference_primes(start, top + 200), "{name}: past 2^64");
         }
+    }
+}
+
+/// The sieve itself near 2^64, where each call sets up every sieving prime below 2^32
+/// (about a second each in the test profile): few calls. Heavy: skip under emulation.
+#[test]
+fn heavy_sieve_seams_near_2_64() {
+    let top = u64::MAX as u128;
+    let mut k = SieveUnderTest(Sieve::new());
+    let mut start = top - 200;
+    for len in [59u128, 31, 111] {
+        let stop = start + len - 1;
+        assert_eq!(
+            k.primes(start, stop),
+            reference_primes(start, stop),
+            "{start}..={stop}"
+        );
+        start = stop + 1;
+    }
+    let plan = Plan {
+        seed: 51,
+        seams: 2,
+        max_p: 1 << 32,
+        max_len: 1000,
+        back_percent: 0,
+    };
+    assert!(run_sequence(&mut k, plan) >= 2);
+}
+
+/// Windows of one segment each, so that calls cross many window boundaries: the
+/// numbers near every segment boundary are checked against the reference and the
+/// total against the pre-sieve kernel, for consecutive calls meeting inside bytes.
+#[test]
+fn sieve_window_boundaries() {
+    use primecluster::kernel::sieve::KEEP_LIMIT;
+    let seg = 30 * segment_bytes() as u128;
+    // Sieving primes up to ~1.5 KEEP_LIMIT: windows have large primes to set up.
+    let base = u128::from(KEEP_LIMIT * 3 / 2).pow(2) / seg * seg;
+    let mut sieve = Sieve::new().with_window_cap(1);
+    let mut pre = Presieve::new();
+    let mut rng = Rng::splitmix(61);
+    let mut start = base - 1000;
+    for _ in 0..3 {
+        let stop = start + seg + u128::from(rng.below(1000));
+        let mut got = Vec::new();
+        sieve.primes(start as u64, stop as u64, &mut |b| got.extend_from_slice(b));
+        let want = pre.count_u64(start as u64, stop as u64);
+        assert_eq!(got.len() as u64, want, "count {start}..={stop}");
+        // Every segment boundary inside the call, checked number by number.
+        let mut b = start.div_ceil(seg) * seg;
+        while b <= stop {
+            let (lo, hi) = (b.saturating_sub(600).max(start), (b + 600).min(stop));
+            let near: Vec<u128> = got
+                .iter()
+                .map(|&p| u128::from(p))
+                .filter(|p| (lo..=hi).contains(p))
+                .collect();
+            assert_eq!(near, reference_primes(lo, hi), "near {b}");
+            b += seg;
+        }
+        start = stop + 1;
+    }
+}
+
+/// The sieve's segment in bytes, as the sieve's header gives it per target.
+fn segment_bytes() -> u64 {
+    if cfg!(target_pointer_width = "64") {
+        1 << 20
+    } else {
+        128 << 10
     }
 }

@@ -47,23 +47,23 @@
 //! call, on top of its sieving: backwards 2 ms near 1e12, 51 ms near 1e15, 166 ms near
 //! 1e16; forwards (from half as far) 1 ms, 30 ms, 96 ms.
 //!
-//! # Memory bound and `handles` (option (a): a clear bound)
-//! A sieving prime above `SMALL_MAX` costs 8 bytes (prime/30 and its class; next offset
-//! and wheel index). Primes stop at `TABLE_LIMIT` = 10^8: pi(10^8) = 5,761,455 primes,
-//! 46.1 MB, plus a 1 MiB segment, one part-filled 4 KiB page per bucket, the output
-//! batch and small state. Measured at the top (`heap_bytes` after sieving up to
-//! `MAX_STOP`, see tests/sieve_correctness.rs): 48.5 MB = 46.2 MiB, under the 48 MiB
-//! budget. So `handles(stop)` is true exactly for `stop <= MAX_STOP = (10^8 + 1)^2 - 1`
-//! (about 1.0e16); past it the dispatcher uses pre-sieve + Miller–Rabin.
-//!
-//! Option (b), streaming the sieving primes per call instead of keeping them, was not
-//! built: setting the primes up is the jump cost above, which grows with pi(sqrt(stop))
-//! to about 35 x 166 ms = 6 s per call near 2^64 (2.0e8 primes below 2^32), and it would
-//! need a call-wide bit array. It pays only for calls of ~1e9 numbers or more (vs 50-100
-//! ns per number for Miller–Rabin), far above the chunks a worker gets.
+//! # Every height below 2^64: kept primes and windows, within a budget
+//! Sieving primes up to `KEEP_LIMIT` (2^25; 2^22 on a small budget or 32-bit) are
+//! kept set up between calls as described above (8 bytes each, 16 MB). Larger ones,
+//! up to 2^32 near 2^64, are far too many to keep per thread (203 M), so a call cuts
+//! its range into windows of whole segments and, per window, sets up from the
+//! process's shared table of sieving primes ([`super::sieving_primes`]) just those
+//! with a multiple in the window, in a ring of buckets of its own; each is dropped
+//! once its next multiple is past the window. A window's length follows the kernel's
+//! share of the budget ([`Memory`]): its entries are about min(1, 8B/p) per prime p
+//! for a window of B bytes. `fits(stop)` says whether the table and one window fit;
+//! `worth(start, stop)` whether a range is long enough to pay for setting up every
+//! large prime (the dispatcher takes pre-sieve + Miller–Rabin otherwise).
 
+use super::budget::Memory;
+use super::sieving_primes::{shared_table, table_bytes, PrimeTable};
 use super::small::primes_up_to;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 /// The residues prime to 30, in bit order.
 const WHEEL: [u64; 8] = [1, 7, 11, 13, 17, 19, 23, 29];
@@ -85,15 +85,31 @@ const BLOCK_BYTES: usize = 16 * 1024;
 /// Largest "small" sieving prime: at least a few unrolled steps per block.
 const SMALL_MAX: u64 = (BLOCK_BYTES / 4) as u64;
 
-/// Largest sieving prime set up; sets the memory bound (see the header).
-const TABLE_LIMIT: u64 = 100_000_000;
+/// Largest sieving prime kept set up between calls (small, medium and kept buckets):
+/// 2.1 M primes, 16 MB, on 64-bit; 0.3 M primes, 2.4 MB, on 32-bit. Larger ones are set
+/// up per window from the shared table (see `Window`).
+#[cfg(target_pointer_width = "64")]
+pub const KEEP_LIMIT: u64 = 1 << 25;
+#[cfg(not(target_pointer_width = "64"))]
+pub const KEEP_LIMIT: u64 = 1 << 22;
 
 /// Largest prime sieved every segment rather than through the buckets.
 const MEDIUM_MAX: u64 = SEGMENT_BYTES as u64 / 4;
 
-/// Number of buckets: more than the most segments a next multiple can lie ahead (one
-/// segment plus p bytes, for p up to `TABLE_LIMIT`).
-const RING: usize = TABLE_LIMIT as usize / SEGMENT_BYTES + 4;
+/// The kept limit for budgets whose share is below `SMALL_SHARE` (a Pi Zero's 64 MiB):
+/// 0.56 M primes, 4.5 MB.
+const SMALL_KEEP_LIMIT: u64 = 1 << 22;
+const SMALL_SHARE: u64 = 128 << 20;
+
+/// Number of kept buckets: more than the most segments a next multiple can lie ahead
+/// (one segment plus p bytes, for p up to `keep`).
+fn ring_for(keep: u64) -> usize {
+    keep as usize / SEGMENT_BYTES + 4
+}
+
+/// Most segments in one window of large primes: 2^12 MiB-segments = 1.2e11 numbers,
+/// far more than any budget allows in practice.
+const MAX_WINDOW_SEGMENTS: u64 = 1 << 12;
 
 /// Sieving primes per bucket page: each bucket has one part-filled page, so smaller
 /// pages where segments are small and buckets many.
@@ -102,8 +118,8 @@ const PAGE: usize = 512;
 #[cfg(not(target_pointer_width = "64"))]
 const PAGE: usize = 128;
 
-/// Largest stop the sieve takes: its square root must not pass `TABLE_LIMIT`.
-pub const MAX_STOP: u64 = (TABLE_LIMIT + 1) * (TABLE_LIMIT + 1) - 1;
+/// Largest stop the kept primes alone cover; above it windows of large primes start.
+pub const KEPT_STOP: u64 = (KEEP_LIMIT + 1) * (KEEP_LIMIT + 1) - 1;
 
 /// The pre-sieve patterns: each covers the product of its primes in bytes, and one
 /// pass ANDs it into a block. The first is copied rather than AND-ed.
@@ -268,6 +284,31 @@ fn first_multiple(p: u64, lower: u64) -> (u64, usize) {
     ((u128::from(p) * q / 30) as u64, class)
 }
 
+/// `first_multiple` for p above 2^20 (then the cofactor is below 2^44), without u128
+/// division: byte(p*q) = (p/30)*q + (p%30)*q/30.
+///
+/// The quotient comes from a floating-point division (pipelined, unlike the integer
+/// divide, and this runs for every large prime in every window): the f64 quotient is
+/// within 2 of the true one for p > 2^11, and the exact remainder fixes it.
+#[inline]
+fn first_multiple_large(p: u64, lower: u64) -> (u64, usize) {
+    let mut q = (lower as f64 / p as f64) as u64;
+    // |lower - q*p| < 3p < 2^35, so the wrapped difference read as i64 is exact.
+    let mut r = lower.wrapping_sub(q.wrapping_mul(p)) as i64;
+    while r < 0 {
+        r += p as i64;
+        q -= 1;
+    }
+    while r >= p as i64 {
+        r -= p as i64;
+        q += 1;
+    }
+    let q_min = q + u64::from(r != 0);
+    let class = NEXT_CLASS[(q_min % 30) as usize] as usize;
+    let q = q_min - q_min % 30 + WHEEL[class];
+    ((p / 30) * q + (p % 30) * q / 30, class)
+}
+
 /// Sieving primes too big to hit every segment (primesieve's EratBig): each waits in
 /// the bucket of the aligned segment its next multiple falls in, so a segment only
 /// touches the primes that hit it. Buckets are lists of fixed-size pages from a shared
@@ -287,9 +328,9 @@ struct Bucket {
 }
 
 impl Buckets {
-    fn new() -> Self {
+    fn new(ring: usize) -> Self {
         Buckets {
-            slots: (0..RING).map(|_| Bucket::default()).collect(),
+            slots: (0..ring).map(|_| Bucket::default()).collect(),
             free: Vec::new(),
         }
     }
@@ -346,6 +387,80 @@ impl Buckets {
             + self.free.iter().map(page_bytes).sum::<usize>()
             + self.free.capacity() * std::mem::size_of::<Vec<Wheeled>>()
     }
+}
+
+/// The sieving primes above `KEEP_LIMIT` that hit one window of segments: set up when
+/// the window opens (one division each, from the shared table), crossed off through
+/// their own ring of buckets, and dropped once their next multiple is past the window.
+/// So a thread holds only the primes that hit its window, however far up it sieves,
+/// and the window's length follows the memory budget.
+struct Window {
+    /// One bucket per segment of the window, and one more.
+    buckets: Buckets,
+    /// Byte index just past the window; no window is open while `pos >= end`.
+    end: u64,
+    /// The shared table the window's primes came from.
+    table: Option<Arc<PrimeTable>>,
+}
+
+impl Window {
+    fn new() -> Self {
+        Window {
+            buckets: Buckets::new(0),
+            end: 0,
+            table: None,
+        }
+    }
+
+    /// Forgets the window (its primes are all past it when it was sieved through; after
+    /// a call ended early nothing may stay either).
+    fn close(&mut self) {
+        self.buckets.clear();
+        self.end = 0;
+    }
+}
+
+/// sqrt of the last number of stop's byte (every number of a sieved byte is sieved
+/// completely; see `sieve_segment`).
+fn stop_root(stop: u64) -> u64 {
+    let byte_end = (stop / 30).saturating_mul(30).saturating_add(29);
+    byte_end.isqrt()
+}
+
+/// Upper bound of pi(x) (Dusart: pi(x) < 1.25506 x / ln x for x > 1).
+fn pi_bound(x: u64) -> f64 {
+    if x < 17 {
+        return 7.0;
+    }
+    let x = x as f64;
+    1.25506 * x / x.ln()
+}
+
+/// Bytes a sieve holds apart from its window: the segment, the kept primes and their
+/// buckets, the output batch.
+fn fixed_bytes(keep: u64) -> u64 {
+    let kept = pi_bound(keep) as u64 * 8;
+    let pages = (ring_for(keep) * PAGE * 8) as u64;
+    let out = (BLOCK_BYTES * 8 * 8) as u64;
+    SEGMENT_BYTES as u64 + kept + kept / 8 + pages + out + (1 << 20)
+}
+
+/// Bytes a window of `segs` segments holds at most, for sieving primes up to `s`:
+/// each prime above `KEEP_LIMIT` with a multiple in the window (about min(1, 8B/p) of
+/// them, B the window's bytes: a prime hits 8 times per p bytes) is one 8-byte entry,
+/// plus a part-filled page per bucket.
+fn window_bytes(segs: u64, s: u64, k: u64) -> u64 {
+    let x = 8 * segs * SEGMENT_BYTES as u64;
+    let mut entries = 0.0;
+    if x > k {
+        entries += pi_bound(x.min(s)) - pi_bound(k) * 0.9;
+    }
+    if x < s {
+        let from = x.max(k) as f64;
+        entries += x as f64 * ((s as f64).ln() / from.ln()).ln();
+    }
+    let pages = (segs + 2) * (PAGE * 8) as u64;
+    (entries.max(0.0) * 8.0 * 1.1) as u64 + pages
 }
 
 /// The primes above `SMALL_MAX` in ascending order, made on demand by a small odd-only
@@ -435,8 +550,17 @@ pub struct Sieve {
     small_active: usize,
     /// Sieving primes in `SMALL_MAX + 1 ..= MEDIUM_MAX` set up so far.
     medium: Vec<Wheeled>,
-    /// Larger sieving primes set up so far.
+    /// Larger sieving primes set up so far, up to `KEEP_LIMIT`.
     buckets: Buckets,
+    /// The primes above `KEEP_LIMIT` that hit the current window.
+    window: Window,
+    /// The process's budget, which sizes the windows.
+    memory: Memory,
+    /// Most segments per window whatever the budget (tests force small windows).
+    window_cap: u64,
+    /// Largest sieving prime kept set up between calls (`KEEP_LIMIT`, less on a small
+    /// budget); larger ones go through windows.
+    keep: u64,
     /// The sieving primes above `SMALL_MAX` not set up yet.
     stream: PrimeStream,
     /// The batch handed to the sink, reused.
@@ -450,7 +574,19 @@ impl Default for Sieve {
 }
 
 impl Sieve {
+    /// A sieve with the default budget for one thread.
     pub fn new() -> Self {
+        Self::with_memory(Memory::default_for(1))
+    }
+
+    /// A sieve whose windows of large primes fit its share of `memory`.
+    pub fn with_memory(memory: Memory) -> Self {
+        let share = memory.total / u64::from(memory.threads.max(1));
+        let keep = if share < SMALL_SHARE {
+            SMALL_KEEP_LIMIT.min(KEEP_LIMIT)
+        } else {
+            KEEP_LIMIT
+        };
         let small = primes_up_to(SMALL_MAX as u32)
             .into_iter()
             .filter(|&p| u64::from(p) >= FIRST_SIEVING_PRIME)
@@ -467,15 +603,76 @@ impl Sieve {
             small,
             small_active: 0,
             medium: Vec::new(),
-            buckets: Buckets::new(),
+            buckets: Buckets::new(ring_for(keep)),
+            window: Window::new(),
+            memory,
+            window_cap: MAX_WINDOW_SEGMENTS,
+            keep,
             stream: PrimeStream::new(),
             out: Vec::new(),
         }
     }
 
-    /// Does the sieve take ranges ending at `stop` within its memory budget?
-    pub fn handles(stop: u64) -> bool {
-        stop <= MAX_STOP
+    /// Does the sieve take ranges ending at `stop` within its memory budget? Yes when
+    /// its share after the shared table holds its fixed part and a window of at
+    /// least one segment.
+    pub fn fits(&self, stop: u64) -> bool {
+        self.window_segments(stop).is_some()
+    }
+
+    /// Is the sieve worth its set-up on `start..=stop`? Each window of a range above
+    /// `KEPT_STOP` sets up every sieving prime above `KEEP_LIMIT` (a few ns each), so
+    /// a range shorter than half their number is faster by pre-sieve + Miller–Rabin
+    /// (tens of ns per number up there).
+    pub fn worth(start: u64, stop: u64) -> bool {
+        let s = stop_root(stop);
+        if s <= KEEP_LIMIT {
+            return true;
+        }
+        let primes = pi_bound(s) - pi_bound(KEEP_LIMIT) * 0.9;
+        (stop - start) as f64 >= primes / 2.0
+    }
+
+    /// Caps windows at `segs` segments (at least 1), so that tests can put many window
+    /// boundaries inside short ranges.
+    #[doc(hidden)]
+    pub fn with_window_cap(mut self, segs: u64) -> Self {
+        self.window_cap = segs.max(1);
+        self
+    }
+
+    /// The budget this sieve keeps to.
+    pub fn memory(&self) -> Memory {
+        self.memory
+    }
+
+    /// Segments per window of large primes at `stop` (for measurements), `None` when
+    /// the budget does not allow one.
+    pub fn window_segments_at(&self, stop: u64) -> Option<u64> {
+        self.window_segments(stop)
+    }
+
+    /// Segments per window of large primes for ranges up to `stop`, within this
+    /// sieve's share of the budget; `None` when not even one fits. Below `KEPT_STOP`
+    /// no window is needed and the answer is the largest.
+    fn window_segments(&self, stop: u64) -> Option<u64> {
+        let s = stop_root(stop);
+        let shared = if s > self.keep { table_bytes(s) } else { 0 };
+        let share = self.memory.share_after(shared)?;
+        let fixed = fixed_bytes(self.keep);
+        let free = share.checked_sub(fixed)?;
+        if s <= self.keep {
+            return Some(MAX_WINDOW_SEGMENTS);
+        }
+        let fits = |segs: u64| window_bytes(segs, s, self.keep) <= free;
+        if !fits(1) {
+            return None;
+        }
+        let mut segs = 1;
+        while segs < MAX_WINDOW_SEGMENTS && fits(segs * 2) {
+            segs *= 2;
+        }
+        Some(segs)
     }
 
     /// Bytes this instance holds on the heap now (for the memory-bound test).
@@ -485,6 +682,7 @@ impl Sieve {
             + self.small.capacity() * std::mem::size_of::<SmallPrime>()
             + self.medium.capacity() * 8
             + self.buckets.heap_bytes()
+            + self.window.buckets.heap_bytes()
             + self.stream.base.capacity() * 8
             + self.stream.window.capacity()
             + self.out.capacity() * 8
@@ -531,11 +729,11 @@ impl Sieve {
     /// Sieves the bytes holding start..=stop and gives each sieved run, with bits outside
     /// the range cleared, to `visit` with its byte index. Requires start <= stop.
     fn sieve_range(&mut self, start: u64, stop: u64, visit: &mut dyn FnMut(u64, &[u8])) {
-        assert!(
-            Self::handles(stop),
-            "sieve: stop {stop} is past its memory budget (check Sieve::handles first)"
-        );
+        // Past the budget the windows are one segment: slow, but still right (the
+        // dispatcher asks `fits` first and takes another kernel there).
+        let window_segs = self.window_segments(stop).unwrap_or(1).min(self.window_cap);
         let (first, last) = (start / 30, stop / 30);
+        self.window.close();
         match self.last_byte {
             // The call starts in the byte the last one ended in: reuse its value.
             Some(value) if first + 1 == self.pos => {
@@ -550,6 +748,9 @@ impl Sieve {
             // Segments are aligned to multiples of SEGMENT_BYTES, as the buckets are.
             let to_boundary = SEGMENT_BYTES as u64 - from % SEGMENT_BYTES as u64;
             let len = (last - from + 1).min(to_boundary) as usize;
+            if from >= self.window.end && stop_root(stop) > self.keep {
+                self.open_window(window_segs, last, stop);
+            }
             self.sieve_segment(len, stop);
             let seg = &mut self.segment[..len];
             if from == first {
@@ -558,6 +759,58 @@ impl Sieve {
             seg[len - 1] &= high_mask(from + len as u64 - 1, last, stop);
             visit(from, seg);
         }
+    }
+
+    /// Sieves the bytes holding start..=stop (start <= stop) and gives each run, with
+    /// the numbers outside the range cleared, to `visit` with its byte index (the
+    /// shared table of sieving primes is made this way).
+    pub(crate) fn sieve_bytes(&mut self, start: u64, stop: u64, visit: &mut dyn FnMut(u64, &[u8])) {
+        self.sieve_range(start, stop, visit);
+    }
+
+    /// Opens a window of up to `segs` segments at `pos` (never past byte `last`): sets up
+    /// every sieving prime above `KEEP_LIMIT` whose square is at most the window's
+    /// (and stop's byte's) last number and which has a multiple in the window.
+    fn open_window(&mut self, segs: u64, last: u64, stop: u64) {
+        let seg_bytes = SEGMENT_BYTES as u64;
+        let base_seg = self.pos / seg_bytes;
+        let end = (last + 1).min((base_seg + segs) * seg_bytes);
+        let ring = (end - 1) / seg_bytes - base_seg + 2;
+        let w = &mut self.window;
+        w.close();
+        if w.buckets.slots.len() != ring as usize {
+            w.buckets = Buckets::new(ring as usize);
+        }
+        w.end = end;
+        // The window's last number, but within stop's byte.
+        let top = (u128::from(end) * 30 - 1).min(u128::from(stop / 30) * 30 + 29);
+        let root = (top.min(u128::from(u64::MAX)) as u64).isqrt();
+        if root <= self.keep {
+            return;
+        }
+        let table = match &w.table {
+            Some(t) if t.limit() >= root => Arc::clone(t),
+            _ => shared_table(root),
+        };
+        let low = self.pos * 30;
+        let buckets = &mut w.buckets;
+        let began = std::time::Instant::now();
+        let mut set_up = 0u64;
+        table.for_each_prime(self.keep + 1, root, |p| {
+            let (byte, class) = first_multiple_large(p, low.max(p * p));
+            if byte < end {
+                let slot = (byte / seg_bytes % ring) as usize;
+                buckets.push(slot, Wheeled::new(p, byte % seg_bytes, class));
+                set_up += 1;
+            }
+        });
+        log::debug!(
+            "sieve: window of {} segments at byte {}: {set_up} primes up to {root} set up in {:.3} s",
+            ring - 1,
+            self.pos,
+            began.elapsed().as_secs_f64()
+        );
+        w.table = Some(table);
     }
 
     /// Forgets all offsets and moves to byte `pos`.
@@ -600,8 +853,10 @@ impl Sieve {
                 let (byte, class) = first_multiple(p, low);
                 let seg = byte / SEGMENT_BYTES as u64;
                 let off = byte % SEGMENT_BYTES as u64;
-                self.buckets
-                    .push((seg % RING as u64) as usize, Wheeled::new(p, off, class));
+                self.buckets.push(
+                    (seg % self.buckets.slots.len() as u64) as usize,
+                    Wheeled::new(p, off, class),
+                );
             }
             self.buckets.recycle(page);
         }
@@ -634,7 +889,10 @@ impl Sieve {
             }
         }
         cross_off_medium(seg, &mut self.medium);
-        cross_off_big(seg, self.pos, &mut self.buckets);
+        cross_off_big(seg, self.pos, &mut self.buckets, u64::MAX);
+        if self.pos < self.window.end {
+            cross_off_big(seg, self.pos, &mut self.window.buckets, self.window.end);
+        }
         self.last_byte = Some(seg[len - 1]);
         self.pos += len as u64;
     }
@@ -653,7 +911,7 @@ impl Sieve {
         }
         loop {
             let p = self.stream.peek();
-            if p * p > top {
+            if p > self.keep || p * p > top {
                 return;
             }
             self.stream.advance();
@@ -671,8 +929,10 @@ impl Sieve {
             } else {
                 let seg = byte / SEGMENT_BYTES as u64;
                 let off = byte % SEGMENT_BYTES as u64;
-                self.buckets
-                    .push((seg % RING as u64) as usize, Wheeled::new(p, off, class));
+                self.buckets.push(
+                    (seg % self.buckets.slots.len() as u64) as usize,
+                    Wheeled::new(p, off, class),
+                );
             }
         }
     }
@@ -905,10 +1165,13 @@ fn cross_off_one<const C: usize>(
 }
 
 /// Crosses off the multiples of the bucketed primes due in `seg` (at byte `pos`), and
-/// files each prime under the aligned segment of its next multiple.
-fn cross_off_big(seg: &mut [u8], pos: u64, buckets: &mut Buckets) {
+/// files each prime under the aligned segment of its next multiple, unless that is at
+/// or past byte `end` (a window's primes are dropped there).
+fn cross_off_big(seg: &mut [u8], pos: u64, buckets: &mut Buckets, end_byte: u64) {
+    let ring = buckets.slots.len() as u64;
     let seg_no = pos / SEGMENT_BYTES as u64;
-    let slot = (seg_no % RING as u64) as usize;
+    let slot = (seg_no % ring) as usize;
+    let seg_start = seg_no * SEGMENT_BYTES as u64;
     // Offsets are from the aligned segment's start; `seg` may be only part of it.
     let skip = (pos % SEGMENT_BYTES as u64) as usize;
     let end = skip + seg.len();
@@ -926,7 +1189,10 @@ fn cross_off_big(seg: &mut [u8], pos: u64, buckets: &mut Buckets) {
                 off += p30 * st.dq as usize + st.corr as usize;
                 j = (j + 1) & 7;
             }
-            let next = ((seg_no + (off / SEGMENT_BYTES) as u64) % RING as u64) as usize;
+            if seg_start + off as u64 >= end_byte {
+                continue;
+            }
+            let next = ((seg_no + (off / SEGMENT_BYTES) as u64) % ring) as usize;
             let offset_wheel = ((off % SEGMENT_BYTES) as u32) << 3 | j as u32;
             buckets.push(
                 next,

@@ -6,7 +6,7 @@
 
 use argh::FromArgs;
 use primecluster::gaps::GapEncoder;
-use primecluster::kernel::{Kernel, KernelKind};
+use primecluster::kernel::{Kernel, KernelKind, Memory};
 use primecluster::master::{self, MasterConfig, Output, Summary};
 use primecluster::output::{Format, JobSpec, OutputError, OutputWriter};
 use primecluster::worker::{self, WorkerConfig};
@@ -110,6 +110,9 @@ job_args! {
         /// local worker threads (default: all cores)
         threads: Option<u32>,
         #[argh(option)]
+        /// memory budget in MiB for the local worker's threads (default: from RAM and threads)
+        memory: Option<u64>,
+        #[argh(option)]
         /// also accept workers from other machines on ADDR (e.g. 0.0.0.0:7878)
         listen: Option<String>,
     }
@@ -152,6 +155,9 @@ struct WorkerArgs {
     /// compute threads (default: all cores)
     threads: Option<u32>,
     #[argh(option)]
+    /// memory budget in MiB for all compute threads (default: from RAM and threads)
+    memory: Option<u64>,
+    #[argh(option)]
     /// name in the master's logs (default: host name)
     name: Option<String>,
     #[argh(switch)]
@@ -175,6 +181,9 @@ struct PrimesArgs {
     #[argh(option)]
     /// threads (default: 1)
     threads: Option<u32>,
+    #[argh(option)]
+    /// memory budget in MiB for all threads (default: from RAM and threads)
+    memory: Option<u64>,
 }
 
 #[derive(FromArgs)]
@@ -326,6 +335,16 @@ fn parse_kernel(text: &str) -> Result<KernelKind, Fail> {
     Ok(k)
 }
 
+/// `--memory MIB`: at least 1.
+fn parse_memory(mib: Option<u64>) -> Result<Option<u64>, Fail> {
+    match mib {
+        Some(0) => Err(Fail::Usage(
+            "--memory: 0 MiB; give at least 1 (64 runs a Pi Zero)".into(),
+        )),
+        m => Ok(m),
+    }
+}
+
 fn parse_threads(flag: &str, t: Option<u32>) -> Result<Option<u32>, Fail> {
     match t {
         Some(0) => Err(Fail::Usage(format!("{flag}: 0 threads; give at least 1"))),
@@ -475,6 +494,7 @@ fn cmd_run(a: RunArgs) -> Result<(), Fail> {
         threads: Some(threads.unwrap_or_else(worker::cores)),
         name: "local".into(),
         once: true,
+        memory: parse_memory(a.memory)?,
     };
     let local_worker = thread::spawn(move || worker::run(&local));
     let cfg = master_config(&job, start, None);
@@ -533,6 +553,7 @@ fn cmd_worker(a: WorkerArgs) -> Result<(), Fail> {
         threads,
         name: a.name.unwrap_or_else(host_name),
         once: a.once,
+        memory: parse_memory(a.memory)?,
     };
     worker::run(&cfg).map_err(|e| Fail::Job(e.to_string()))
 }
@@ -556,6 +577,11 @@ fn cmd_primes(a: PrimesArgs) -> Result<(), Fail> {
     let (start, stop) = parse_range(&a.range)?;
     let kind = parse_kernel(&a.kernel)?;
     let threads = parse_threads("--threads", a.threads)?.unwrap_or(1);
+    let memory = match parse_memory(a.memory)? {
+        Some(mib) => Memory::mib(mib, threads),
+        None => Memory::default_for(threads),
+    };
+    log::info!("primes: memory budget {memory}");
     let spec = JobSpec {
         start,
         stop,
@@ -564,7 +590,7 @@ fn cmd_primes(a: PrimesArgs) -> Result<(), Fail> {
     };
     let mut out = (!a.count).then(|| OutputWriter::to_stream(Box::new(io::stdout()), &spec));
     let mut total = 0u64;
-    slices_in_order(start, stop, threads, kind, a.count, |s, e, count, gaps| {
+    slices_in_order(start, stop, memory, kind, a.count, |s, e, count, gaps| {
         total += count;
         match &mut out {
             Some(w) => w.append(s, e, gaps).map_err(Fail::from),
@@ -595,12 +621,12 @@ fn cmd_primes(a: PrimesArgs) -> Result<(), Fail> {
 fn slices_in_order(
     start: u128,
     stop: u128,
-    threads: u32,
+    memory: Memory,
     kind: KernelKind,
     count_only: bool,
     mut sink: impl FnMut(u128, u128, u64, &[u8]) -> Result<(), Fail>,
 ) -> Result<(), Fail> {
-    let n = threads as u128;
+    let n = memory.threads as u128;
     let slice_of = move |i: u128| -> Option<(u128, u128)> {
         let s = start.checked_add(i.checked_mul(SLICE)?)?;
         (s <= stop).then(|| (s, s.saturating_add(SLICE - 1).min(stop)))
@@ -612,7 +638,7 @@ fn slices_in_order(
             let (tx, rx) = mpsc::sync_channel::<(u128, u128, u64, Vec<u8>)>(2);
             rxs.push(rx);
             scope.spawn(move || {
-                let mut kernel = Kernel::new(kind);
+                let mut kernel = Kernel::with_budget(kind, memory);
                 let mut i = t;
                 while let Some((s, e)) = slice_of(i) {
                     let msg = if count_only {

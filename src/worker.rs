@@ -14,7 +14,7 @@
 //! protocol.
 
 use crate::gaps::{self, GapEncoder};
-use crate::kernel::{Kernel, KernelKind};
+use crate::kernel::{Kernel, KernelKind, Memory};
 use crate::wire::{self, ChunkResult, ErrorCode, Hello, Message, Mode, ShutdownReason, Welcome};
 use log::{debug, info, warn};
 use std::collections::{HashSet, VecDeque};
@@ -38,6 +38,9 @@ pub struct WorkerConfig {
     pub name: String,
     /// Give up on the first failed connection or lost master instead of retrying.
     pub once: bool,
+    /// Memory budget in MiB for all compute threads together; `None` for the default
+    /// from the machine's RAM and the thread count ([`crate::kernel::Memory`]).
+    pub memory: Option<u64>,
 }
 
 /// Why a worker stopped without finishing a job.
@@ -114,7 +117,13 @@ impl Default for Backoff {
 
 /// Runs the worker until the master says the job is done.
 pub fn run(cfg: &WorkerConfig) -> Result<(), WorkerError> {
-    let pool = Pool::new(cfg.threads.unwrap_or_else(cores).max(1));
+    let threads = cfg.threads.unwrap_or_else(cores).max(1);
+    let memory = match cfg.memory {
+        Some(mib) => Memory::mib(mib, threads),
+        None => Memory::default_for(threads),
+    };
+    info!("worker: memory budget {memory}");
+    let pool = Pool::new(threads, memory);
     let result = reconnect_loop(cfg, &pool);
     pool.stop();
     result
@@ -337,6 +346,8 @@ struct Shared {
     /// both are needed, so a session cannot end between checking a result's session
     /// and writing it: a stale result never reaches a new master.
     out: Mutex<Option<TcpStream>>,
+    /// The budget every compute thread's kernel shares.
+    memory: Memory,
 }
 
 /// One queued chunk, with the settings of the connection it came on.
@@ -369,7 +380,7 @@ struct Pool {
 }
 
 impl Pool {
-    fn new(threads: u32) -> Pool {
+    fn new(threads: u32, memory: Memory) -> Pool {
         let state = PoolState {
             queue: VecDeque::new(),
             cancelled: HashSet::new(),
@@ -385,6 +396,7 @@ impl Pool {
             state: Mutex::new(state),
             wake: Condvar::new(),
             out: Mutex::new(None),
+            memory,
         };
         let pool = Pool {
             shared: Arc::new(shared),
@@ -493,7 +505,7 @@ impl Pool {
 
 /// One compute thread: take a chunk, compute it, send the result; until told to stop.
 fn compute(shared: Arc<Shared>, index: u32) {
-    let mut kernel = Kernel::new(KernelKind::Auto);
+    let mut kernel = Kernel::with_budget(KernelKind::Auto, shared.memory);
     loop {
         let task = {
             let mut st = shared.state.lock().expect("pool lock");
@@ -510,7 +522,7 @@ fn compute(shared: Arc<Shared>, index: u32) {
             }
         };
         if kernel.kind() != task.kernel {
-            kernel = Kernel::new(task.kernel);
+            kernel = Kernel::with_budget(task.kernel, shared.memory);
         }
         let result = compute_chunk(&mut kernel, task.mode, &task.assign);
         let mut out = shared.out.lock().expect("socket lock");

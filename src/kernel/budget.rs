@@ -29,12 +29,13 @@ impl Memory {
         }
     }
 
-    /// The default for `threads` kernels: 192 MiB plus 128 MiB per thread (enough for
-    /// the shared table up to 2^32, 143 MB, and windows of about 2^28 numbers each),
-    /// but at most half the machine's RAM.
+    /// The default for `threads` kernels: 160 MiB (the shared table up to 2^32 takes
+    /// 137 MiB) plus 160 MiB per thread, at least 480 MiB (one thread then sieves 1e9
+    /// numbers near 2^64 in two windows; two threads stay under 512 MiB), but at most
+    /// half the machine's RAM.
     pub fn default_for(threads: u32) -> Self {
         let threads = threads.max(1);
-        let want = (192 + 128 * u64::from(threads)) * MIB;
+        let want = ((160 + 160 * u64::from(threads)).max(480)) * MIB;
         let total = match ram_bytes() {
             Some(ram) => want.min(ram / 2),
             None => want,
@@ -88,7 +89,7 @@ mod tests {
     #[test]
     fn default_is_bounded_by_ram() {
         let d = Memory::default_for(2);
-        assert!(d.total <= 448 * MIB);
+        assert!(d.total <= 480 * MIB);
         if let Some(ram) = ram_bytes() {
             assert!(d.total <= ram / 2);
         }

@@ -285,24 +285,23 @@ fn first_multiple(p: u64, lower: u64) -> (u64, usize) {
 }
 
 /// `first_multiple` for p above 2^20 (then the cofactor is below 2^44), without u128
-/// division: byte(p*q) = (p/30)*q + (p%30)*q/30.
+/// division: byte(p*q) = (p/30)*q + (p%30)*q/30. `lower_f` is `lower as f64`.
 ///
 /// The quotient comes from a floating-point division (pipelined, unlike the integer
-/// divide, and this runs for every large prime in every window): the f64 quotient is
-/// within 2 of the true one for p > 2^11, and the exact remainder fixes it.
+/// divide, and this runs for every large prime in every window): for p > 2^20 the
+/// f64 quotient is within 1 of the true one, and the exact remainder fixes it without
+/// branches. Conversions go through i64 (one instruction each; all values < 2^63).
 #[inline]
-fn first_multiple_large(p: u64, lower: u64) -> (u64, usize) {
-    let mut q = (lower as f64 / p as f64) as u64;
-    // |lower - q*p| < 3p < 2^35, so the wrapped difference read as i64 is exact.
-    let mut r = lower.wrapping_sub(q.wrapping_mul(p)) as i64;
-    while r < 0 {
-        r += p as i64;
-        q -= 1;
-    }
-    while r >= p as i64 {
-        r -= p as i64;
-        q += 1;
-    }
+fn first_multiple_large(p: u64, lower: u64, lower_f: f64) -> (u64, usize) {
+    let mut q = (lower_f / p as i64 as f64) as i64 as u64;
+    // |lower - q*p| < 2p < 2^34, so the wrapped difference read as i64 is exact.
+    let r = lower.wrapping_sub(q.wrapping_mul(p)) as i64;
+    let neg = r >> 63; // -1 when q was one too big
+    let r = r + (p as i64 & neg);
+    q = q.wrapping_add(neg as u64);
+    let big = !((r - p as i64) >> 63); // -1 when q was one too small
+    q = q.wrapping_sub(big as u64);
+    let r = r - (p as i64 & big);
     let q_min = q + u64::from(r != 0);
     let class = NEXT_CLASS[(q_min % 30) as usize] as usize;
     let q = q_min - q_min % 30 + WHEEL[class];
@@ -668,11 +667,18 @@ impl Sieve {
         if !fits(1) {
             return None;
         }
-        let mut segs = 1;
-        while segs < MAX_WINDOW_SEGMENTS && fits(segs * 2) {
-            segs *= 2;
+        // The most segments that fit: each window sets up every large prime, so fewer,
+        // longer windows are faster.
+        let (mut lo, mut hi) = (1, MAX_WINDOW_SEGMENTS);
+        while lo < hi {
+            let mid = lo + (hi - lo).div_ceil(2);
+            if fits(mid) {
+                lo = mid;
+            } else {
+                hi = mid - 1;
+            }
         }
-        Some(segs)
+        Some(lo)
     }
 
     /// Bytes this instance holds on the heap now (for the memory-bound test).
@@ -793,11 +799,16 @@ impl Sieve {
             _ => shared_table(root),
         };
         let low = self.pos * 30;
+        let low_f = low as f64;
         let buckets = &mut w.buckets;
         let began = std::time::Instant::now();
         let mut set_up = 0u64;
         table.for_each_prime(self.keep + 1, root, |p| {
-            let (byte, class) = first_multiple_large(p, low.max(p * p));
+            let (byte, class) = if p * p <= low {
+                first_multiple_large(p, low, low_f)
+            } else {
+                first_multiple_large(p, p * p, (p * p) as f64)
+            };
             if byte < end {
                 let slot = (byte / seg_bytes % ring) as usize;
                 buckets.push(slot, Wheeled::new(p, byte % seg_bytes, class));

@@ -56,35 +56,56 @@ impl PrimeTable {
             return;
         }
         let (first, last) = ((lo / 30) as usize, (hi / 30) as usize);
-        let mut b = first;
-        while b <= last {
-            // Whole 64-bit words where possible, bytes at the ends.
-            if b + 8 <= last + 1 {
-                let w = u64::from_le_bytes(self.bytes[b..b + 8].try_into().unwrap());
-                let mut bits = w;
-                while bits != 0 {
-                    let t = bits.trailing_zeros() as u64;
-                    let n = 30 * (b as u64 + t / 8) + WHEEL[(t % 8) as usize];
-                    if n >= lo && n <= hi {
-                        f(n);
-                    }
-                    bits &= bits - 1;
+        // The end bytes one by one with the range check, the middle a word at a time
+        // without it.
+        let edge = |b: usize, f: &mut dyn FnMut(u64)| {
+            let mut bits = self.bytes[b];
+            while bits != 0 {
+                let n = 30 * b as u64 + WHEEL[bits.trailing_zeros() as usize];
+                if n >= lo && n <= hi {
+                    f(n);
                 }
-                b += 8;
-            } else {
-                let mut bits = self.bytes[b];
-                while bits != 0 {
-                    let n = 30 * b as u64 + WHEEL[bits.trailing_zeros() as usize];
-                    if n >= lo && n <= hi {
-                        f(n);
-                    }
-                    bits &= bits - 1;
-                }
-                b += 1;
+                bits &= bits - 1;
+            }
+        };
+        edge(first, &mut f);
+        if last == first {
+            return;
+        }
+        let middle = &self.bytes[first + 1..last];
+        let mut words = middle.chunks_exact(8);
+        let mut base = 30 * (first as u64 + 1);
+        for w in &mut words {
+            let mut bits = u64::from_le_bytes(w.try_into().unwrap());
+            while bits != 0 {
+                let t = bits.trailing_zeros() as usize;
+                f(base + WORD_OFFSETS[t]);
+                bits &= bits - 1;
+            }
+            base += 240;
+        }
+        for (i, &byte) in words.remainder().iter().enumerate() {
+            let mut bits = byte;
+            while bits != 0 {
+                f(base + 30 * i as u64 + WHEEL[bits.trailing_zeros() as usize]);
+                bits &= bits - 1;
             }
         }
+        edge(last, &mut f);
     }
 }
+
+/// For t = 8*byte + bit within a 64-bit word: the number's offset from the word's
+/// first number.
+const WORD_OFFSETS: [u64; 64] = {
+    let mut t = [0u64; 64];
+    let mut i = 0;
+    while i < 64 {
+        t[i] = 30 * (i as u64 / 8) + WHEEL[i % 8];
+        i += 1;
+    }
+    t
+};
 
 /// Bytes a table up to `limit` takes (for budgets, before it exists).
 pub fn table_bytes(limit: u64) -> u64 {

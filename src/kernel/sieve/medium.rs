@@ -59,7 +59,7 @@ impl Wheeled {
 
     pub(super) fn new(p: u64, offset: u64, wheel: usize) -> Self {
         Wheeled {
-            p30_class: ((p / 30) as u32) << 3 | bit_of(p % 30),
+            p30_class: ((p / 30) as u32) << 3 | u32::from(BIT_OF[(p % 30) as usize]),
             offset_wheel: (offset as u32) << 3 | wheel as u32,
         }
     }

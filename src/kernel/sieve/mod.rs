@@ -143,6 +143,18 @@ const PAGE: usize = 128;
 /// Largest stop the kept primes alone cover; above it windows of large primes start.
 pub const KEPT_STOP: u64 = (KEEP_LIMIT + 1) * (KEEP_LIMIT + 1) - 1;
 
+/// `bit_of` as a table (for r prime to 30; 0 elsewhere), for the hot paths: every
+/// large prime a window sets up is packed with it.
+const BIT_OF: [u8; 30] = {
+    let mut t = [0u8; 30];
+    let mut k = 0;
+    while k < 8 {
+        t[WHEEL[k] as usize] = k as u8;
+        k += 1;
+    }
+    t
+};
+
 /// For r = n mod 30: the wheel class of the least number >= n prime to 30 (r <= 29, so
 /// it is always in the same 30-block).
 const NEXT_CLASS: [u8; 30] = {
@@ -417,7 +429,11 @@ impl Sieve {
         let w = &mut self.window;
         w.close();
         if w.buckets.slots.len() != ring as usize {
+            // A new ring, but the same pool of pages: the last window of a call is
+            // shorter, and its pages are reused rather than freed and made again.
+            let free = std::mem::take(&mut w.buckets.free);
             w.buckets = Buckets::new(ring as usize);
+            w.buckets.free = free;
         }
         w.end = end;
         // The window's last number, but within stop's byte.

@@ -138,3 +138,24 @@ fn bench_jump_cost() {
         }
     }
 }
+
+#[test]
+#[ignore]
+fn bench_pi_zero_budget_at_1e18() {
+    // A 1-thread worker at --memory 64 (a Pi Zero's budget), counting 1e9 at 1e18.
+    use primecluster::kernel::Memory;
+    let start = 1_000_000_000_000_000_000u64;
+    let mut s = Sieve::with_memory(Memory::mib(64, 1));
+    s.count(start - 1000, start - 1);
+    let (t, c) = (Instant::now(), cpu_secs());
+    let n = s.count(start, start + 1_000_000_000);
+    report(
+        "64 MiB",
+        "1e18+1e9",
+        1_000_000_000,
+        n,
+        t.elapsed().as_secs_f64(),
+        cpu_secs() - c,
+    );
+    println!("heap {} bytes", s.heap_bytes());
+}

@@ -7,10 +7,17 @@
 //! (one thread) and the ratio printed, with the two counts compared. Last, the master's
 //! own path: result frames decoded, checked, put in order by the scheduler and written
 //! to a compact file, in primes per second.
+//!
+//! First comes the table of issue 9: counting a 1e9-wide range (1e8 with `--quick`)
+//! at every height from 1e9 to 2^64-1e9 on one thread, ours against `primesieve -t1`,
+//! as CPU seconds (the machine is shared: wall time would measure the neighbours) and
+//! the memory of each run (ours: the sieve's heap plus the shared table; primesieve:
+//! its peak resident size), then 2 threads at 1e18 and near 2^64.
 
 use crate::gaps::{self, GapEncoder};
+use crate::kernel::sieving_primes::{shared_table, shared_table_bytes};
 use crate::kernel::trial::{Trial, TrialImpl};
-use crate::kernel::{Kernel, KernelKind};
+use crate::kernel::{Kernel, KernelKind, Memory};
 use crate::master::{check_result, human};
 use crate::output::{Format, JobSpec, OutputWriter};
 use crate::schedule::{Action, Config, Event, Scheduler};
@@ -146,6 +153,7 @@ pub fn run(quick: bool) {
         .arg("--version")
         .output()
         .is_ok_and(|o| o.status.success());
+    height_table(quick, has_primesieve);
     let mut kernel = Kernel::new(KernelKind::Auto);
     for row in sieve_rows() {
         let width = if quick { row.quick_width } else { row.width };
@@ -356,5 +364,152 @@ fn bench_master(quick: bool) {
             bytes as f64 / primes.max(1) as f64
         ),
         Err(e) => println!("master bench: {e}"),
+    }
+}
+
+/// CPU seconds of this process so far (every thread).
+fn process_cpu() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: ts is a valid timespec; the clock id is a constant the OS knows.
+    unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+}
+
+/// `primesieve START STOP -tN` -> (CPU seconds, peak resident bytes, count), from the
+/// child's own resource usage.
+fn primesieve_run(start: u128, stop: u128, threads: u32) -> Option<(f64, u64, u64)> {
+    use std::os::unix::process::ExitStatusExt;
+    let child = Command::new("primesieve")
+        .args([
+            start.to_string(),
+            stop.to_string(),
+            format!("-t{threads}"),
+            "-c1".into(),
+            "--no-status".into(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .ok()?;
+    let pid = child.id() as libc::pid_t;
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut child.stdout?, &mut out).ok()?;
+    let mut status = 0;
+    // SAFETY: rusage is plain data that wait4 fills; pid is our child, not yet reaped
+    // (Child is dropped without wait, which neither waits nor kills).
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
+    if rc != pid || !std::process::ExitStatus::from_raw(status).success() {
+        return None;
+    }
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
+    let cpu = tv(ru.ru_utime) + tv(ru.ru_stime);
+    let count = out
+        .lines()
+        .filter_map(|l| l.rsplit(':').next()?.trim().parse().ok())
+        .next_back()?;
+    Some((cpu, ru.ru_maxrss as u64 * 1024, count))
+}
+
+/// Builds the process's table of sieving primes for stops up to `stop` (below 2^64)
+/// and returns the CPU seconds it took: a worker pays this once, not per chunk.
+fn warm_table(stop: u128) -> f64 {
+    let cpu0 = process_cpu();
+    let root = (stop.min(u64::MAX as u128) as u64).isqrt();
+    drop(shared_table(root));
+    process_cpu() - cpu0
+}
+
+/// Counts `start..=stop` on `threads` threads (each its own kernel on its part, the
+/// budget shared as a worker shares it): (CPU seconds, bytes held at the end, count).
+fn ours(start: u128, stop: u128, threads: u32) -> (f64, u64, u64) {
+    let memory = Memory::default_for(threads);
+    let n = u128::from(threads);
+    let part = (stop - start + 1).div_ceil(n);
+    let cpu0 = process_cpu();
+    let (count, heap) = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..n)
+            .map(|t| {
+                let a = start + t * part;
+                let b = (a + part - 1).min(stop);
+                scope.spawn(move || {
+                    let mut k = Kernel::with_budget(KernelKind::Auto, memory);
+                    let c = k.count(a, b);
+                    (c, k.heap_bytes() as u64)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or((0, 0)))
+            .fold((0, 0), |(c, m), (c2, m2)| (c + c2, m + m2))
+    });
+    let cpu = process_cpu() - cpu0;
+    (cpu, heap + shared_table_bytes(), count)
+}
+
+/// The table of issue 9 (see the module header).
+fn height_table(quick: bool, has_primesieve: bool) {
+    let width: u128 = if quick { 100_000_000 } else { 1_000_000_000 };
+    let heights: [(&str, u128, u32); 10] = [
+        ("1e9", 1_000_000_000, 1),
+        ("1e12", 1_000_000_000_000, 1),
+        ("1e15", 1_000_000_000_000_000, 1),
+        ("1e16", 10_000_000_000_000_000, 1),
+        ("1e17", 100_000_000_000_000_000, 1),
+        ("1e18", 1_000_000_000_000_000_000, 1),
+        ("1e19", 10_000_000_000_000_000_000, 1),
+        ("2^64-w", TWO64 - width, 1),
+        ("1e18", 1_000_000_000_000_000_000, 2),
+        ("2^64-w", TWO64 - width, 2),
+    ];
+    println!(
+        "counting {} numbers from each height (CPU seconds; memory: ours heap + shared table, primesieve peak RSS;",
+        human(width as f64)
+    );
+    println!(
+        "table s: building our shared table of sieving primes, once per process, not in 'ours s')"
+    );
+    println!(
+        "{:<8} {:>3} {:>9} {:>9} {:>10} {:>9} {:>10} {:>7} {:>8}",
+        "height", "thr", "count", "ours s", "ours MiB", "ps s", "ps MiB", "ratio", "table s"
+    );
+    // primesieve first: a child's peak resident size starts from its parent's (Linux
+    // carries it over fork and exec), so it is measured while ours is still small.
+    let ps_runs: Vec<_> = heights
+        .iter()
+        .map(|&(_, start, threads)| {
+            has_primesieve
+                .then(|| primesieve_run(start, start + width - 1, threads))
+                .flatten()
+        })
+        .collect();
+    for ((label, start, threads), ps) in heights.into_iter().zip(ps_runs) {
+        let stop = start + width - 1;
+        let table_s = warm_table(stop);
+        let (cpu, mem, count) = ours(start, stop, threads);
+        let (ps_s, ps_mib, ratio) = match ps {
+            Some((ps_cpu, ps_mem, ps_count)) if ps_count == count => (
+                format!("{ps_cpu:.3}"),
+                format!("{:.1}", ps_mem as f64 / 1048576.0),
+                format!("{:.2}x", cpu / ps_cpu),
+            ),
+            Some((_, _, ps_count)) => ("-".into(), "-".into(), format!("MISMATCH {ps_count}")),
+            None => ("-".into(), "-".into(), "-".into()),
+        };
+        println!(
+            "{:<8} {:>3} {:>9} {:>9.3} {:>10.1} {:>9} {:>10} {:>7} {:>8.3}",
+            label,
+            threads,
+            count,
+            cpu,
+            mem as f64 / 1048576.0,
+            ps_s,
+            ps_mib,
+            ratio,
+            table_s
+        );
     }
 }

@@ -7,7 +7,7 @@
 use argh::FromArgs;
 use primecluster::control::{self, client, msg::SetThreadsRequest, msg::Target};
 use primecluster::gaps::GapEncoder;
-use primecluster::kernel::{Kernel, KernelKind};
+use primecluster::kernel::{Kernel, KernelKind, Memory};
 use primecluster::master::{self, MasterConfig, Output, Summary};
 use primecluster::output::{Format, JobSpec, OutputError, OutputWriter, ResumeAt};
 use primecluster::worker::{self, WorkerConfig};
@@ -120,6 +120,9 @@ job_args! {
         /// local worker threads, 1 to 1024 (default: all cores)
         threads: Option<String>,
         #[argh(option)]
+        /// memory budget in MiB for the local worker's threads (default: from RAM and threads)
+        memory: Option<u64>,
+        #[argh(option)]
         /// also accept workers from other machines on ADDR (e.g. 0.0.0.0:7878); an
         /// address other than loopback needs --token-file (or --insecure)
         listen: Option<String>,
@@ -184,6 +187,9 @@ struct WorkerArgs {
     /// compute threads (default: all cores)
     threads: Option<u32>,
     #[argh(option)]
+    /// memory budget in MiB for all compute threads (default: from RAM and threads)
+    memory: Option<u64>,
+    #[argh(option)]
     /// name in the master's logs (default: host name and process id, e.g. raspberrypi-812)
     name: Option<String>,
     #[argh(switch)]
@@ -215,6 +221,9 @@ struct PrimesArgs {
     #[argh(option)]
     /// threads (default: 1)
     threads: Option<u32>,
+    #[argh(option)]
+    /// memory budget in MiB for all threads (default: from RAM and threads)
+    memory: Option<u64>,
 }
 
 #[derive(FromArgs)]
@@ -444,6 +453,16 @@ fn parse_kernel(text: &str) -> Result<KernelKind, Fail> {
         );
     }
     Ok(k)
+}
+
+/// `--memory MIB`: at least 1.
+fn parse_memory(mib: Option<u64>) -> Result<Option<u64>, Fail> {
+    match mib {
+        Some(0) => Err(Fail::Usage(
+            "--memory: 0 MiB; give at least 1 (64 runs a Pi Zero)".into(),
+        )),
+        m => Ok(m),
+    }
 }
 
 fn parse_threads(flag: &str, t: Option<u32>) -> Result<Option<u32>, Fail> {
@@ -704,6 +723,7 @@ fn cmd_run(a: RunArgs) -> Result<(), Fail> {
         once: true,
         idle_exit: None,
         token: token.clone(),
+        memory: parse_memory(a.memory)?,
     };
     let local_worker = thread::spawn(move || worker::run(&local));
     let cfg = master_config(&job, start, None, token);
@@ -844,6 +864,7 @@ fn cmd_worker(a: WorkerArgs) -> Result<(), Fail> {
         once: a.once,
         idle_exit,
         token,
+        memory: parse_memory(a.memory)?,
     };
     worker::run(&cfg).map_err(|e| Fail::Job(e.to_string()))
 }
@@ -855,6 +876,11 @@ fn cmd_primes(a: PrimesArgs) -> Result<(), Fail> {
     let (start, stop) = parse_range(&a.range)?;
     let kind = parse_kernel(&a.kernel)?;
     let threads = parse_threads("--threads", a.threads)?.unwrap_or(1);
+    let memory = match parse_memory(a.memory)? {
+        Some(mib) => Memory::mib(mib, threads),
+        None => Memory::default_for(threads),
+    };
+    log::info!("primes: memory budget {memory}");
     let spec = JobSpec {
         start,
         stop,
@@ -863,7 +889,7 @@ fn cmd_primes(a: PrimesArgs) -> Result<(), Fail> {
     };
     let mut out = (!a.count).then(|| OutputWriter::to_stream(Box::new(io::stdout()), &spec));
     let mut total = 0u64;
-    slices_in_order(start, stop, threads, kind, a.count, |s, e, count, gaps| {
+    slices_in_order(start, stop, memory, kind, a.count, |s, e, count, gaps| {
         total += count;
         match &mut out {
             Some(w) => {
@@ -898,12 +924,12 @@ fn cmd_primes(a: PrimesArgs) -> Result<(), Fail> {
 fn slices_in_order(
     start: u128,
     stop: u128,
-    threads: u32,
+    memory: Memory,
     kind: KernelKind,
     count_only: bool,
     mut sink: impl FnMut(u128, u128, u64, Vec<u8>) -> Result<(), Fail>,
 ) -> Result<(), Fail> {
-    let n = threads as u128;
+    let n = memory.threads as u128;
     let slice_of = move |i: u128| -> Option<(u128, u128)> {
         let s = start.checked_add(i.checked_mul(SLICE)?)?;
         (s <= stop).then(|| (s, s.saturating_add(SLICE - 1).min(stop)))
@@ -915,7 +941,7 @@ fn slices_in_order(
             let (tx, rx) = mpsc::sync_channel::<(u128, u128, u64, Vec<u8>)>(2);
             rxs.push(rx);
             scope.spawn(move || {
-                let mut kernel = Kernel::new(kind);
+                let mut kernel = Kernel::with_budget(kind, memory);
                 let mut i = t;
                 while let Some((s, e)) = slice_of(i) {
                     let msg = if count_only {

@@ -25,12 +25,16 @@ fn ranges() -> impl Iterator<Item = &'static (&'static str, u64, u64)> {
 }
 
 /// (label, start, length) of each measured range.
-const RANGES: [(&str, u64, u64); 5] = [
+const RANGES: [(&str, u64, u64); 9] = [
     ("0..1e9", 0, 1_000_000_000),
     ("1e12+1e10", 1_000_000_000_000, 10_000_000_000),
     ("1e12+1e9", 1_000_000_000_000, 1_000_000_000),
     ("1e15+1e9", 1_000_000_000_000_000, 1_000_000_000),
     ("1e16-1e9", 9_999_999_000_000_000, 1_000_000_000),
+    ("1e17+1e9", 100_000_000_000_000_000, 1_000_000_000),
+    ("1e18+1e9", 1_000_000_000_000_000_000, 1_000_000_000),
+    ("1e19+1e9", 10_000_000_000_000_000_000, 1_000_000_000),
+    ("2^64-1e9", u64::MAX - 1_000_000_000, 1_000_000_000),
 ];
 
 fn report(what: &str, label: &str, len: u64, primes: u64, wall: f64, secs: f64) {
@@ -44,6 +48,8 @@ fn report(what: &str, label: &str, len: u64, primes: u64, wall: f64, secs: f64) 
 #[test]
 #[ignore]
 fn bench_count() {
+    // RUST_LOG=debug shows the sieve's windows.
+    let _ = env_logger::builder().is_test(true).try_init();
     for &(label, start, len) in ranges() {
         let mut s = Sieve::new();
         // Set up the sieving primes first, as a worker has after its first chunk.
@@ -131,4 +137,25 @@ fn bench_jump_cost() {
             );
         }
     }
+}
+
+#[test]
+#[ignore]
+fn bench_pi_zero_budget_at_1e18() {
+    // A 1-thread worker at --memory 64 (a Pi Zero's budget), counting 1e9 at 1e18.
+    use primecluster::kernel::Memory;
+    let start = 1_000_000_000_000_000_000u64;
+    let mut s = Sieve::with_memory(Memory::mib(64, 1));
+    s.count(start - 1000, start - 1);
+    let (t, c) = (Instant::now(), cpu_secs());
+    let n = s.count(start, start + 1_000_000_000);
+    report(
+        "64 MiB",
+        "1e18+1e9",
+        1_000_000_000,
+        n,
+        t.elapsed().as_secs_f64(),
+        cpu_secs() - c,
+    );
+    println!("heap {} bytes", s.heap_bytes());
 }

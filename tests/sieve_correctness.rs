@@ -3,7 +3,12 @@
 //! above, and known values of pi(x).
 //! Never against the sieve itself.
 
-use primecluster::kernel::sieve::{Sieve, MAX_STOP};
+use primecluster::kernel::sieve::{Sieve, KEPT_STOP};
+use primecluster::kernel::Memory;
+
+/// (10^8 + 1)^2 - 1, about 1e16: where the sieve stopped before it had windows of large
+/// primes; the tests keep exercising the heights around it.
+const MAX_STOP: u64 = 10_000_000_200_000_000;
 
 mod reference;
 use reference::{is_prime_naive, Rng};
@@ -192,16 +197,27 @@ fn straddling_two_to_the_32() {
 }
 
 #[test]
-fn range_ending_at_the_largest_stop_handled() {
+fn ranges_near_1e16_and_the_kept_limit() {
     let mut s = Sieve::new();
     check(&mut s, MAX_STOP - 10_000, MAX_STOP);
     check(&mut s, MAX_STOP, MAX_STOP);
-    assert!(Sieve::handles(MAX_STOP));
-    assert!(!Sieve::handles(MAX_STOP + 1));
-    assert!(!Sieve::handles(u64::MAX));
-    assert!(Sieve::handles(0));
-    // The memory bound's promise: the square root of the largest stop is 10^8.
-    assert_eq!(MAX_STOP.isqrt(), 100_000_000);
+    check(&mut s, KEPT_STOP - 5_000, KEPT_STOP + 5_000);
+    check(&mut Sieve::new(), KEPT_STOP - 29, KEPT_STOP + 31);
+}
+
+#[test]
+fn fits_follows_the_budget() {
+    let s = Sieve::new();
+    assert!(s.fits(0) && s.fits(MAX_STOP) && s.fits(u64::MAX));
+    // 8 MiB does not hold the kept primes (16 MB on 64-bit); 64 MiB does up to 1e18
+    // (a Pi Zero's budget), but not the 143 MB table near 2^64.
+    let small = Sieve::with_memory(Memory::mib(8, 1));
+    assert!(!small.fits(u64::MAX));
+    let pi = Sieve::with_memory(Memory::mib(64, 1));
+    assert!(pi.fits(1_000_000_000_000_000_000));
+    assert!(!pi.fits(u64::MAX));
+    // Two threads share one table: 512 MiB holds both near 2^64.
+    assert!(Sieve::with_memory(Memory::mib(512, 2)).fits(u64::MAX));
 }
 
 #[test]
@@ -292,24 +308,38 @@ fn count_equals_number_of_primes_listed() {
 }
 
 #[test]
-fn largest_prime_below_2_pow_64_is_out_of_reach_but_known() {
-    // 18446744073709551557 is the largest prime below 2^64; the sieve does not take
-    // stops there (handles is false), the dispatcher's other kernel does.
-    assert!(is_prime(18_446_744_073_709_551_557));
-    assert!(!Sieve::handles(18_446_744_073_709_551_557));
+fn heavy_largest_prime_below_2_pow_64() {
+    // 18446744073709551557 is the largest prime below 2^64. Heavy (sets up every
+    // sieving prime below 2^32): skip under emulation.
+    let mut s = Sieve::new();
+    check(&mut s, 18_446_744_073_709_551_557 - 200, u64::MAX);
+    assert_eq!(s.count(u64::MAX - 58, u64::MAX), 1);
 }
 
 #[test]
-fn memory_stays_within_budget_at_the_top() {
-    // Every sieving prime up to 10^8 set up, and a full segment of primes listed.
-    let mut s = Sieve::new();
-    s.count(MAX_STOP - 100_000_000, MAX_STOP);
-    let mut n = 0;
-    s.primes(MAX_STOP - 40_000_000, MAX_STOP, &mut |b| n += b.len());
-    assert!(n > 1_000_000);
-    let bytes = s.heap_bytes();
-    println!("heap at MAX_STOP: {bytes} bytes");
-    assert!(bytes < 48 << 20, "{bytes} bytes");
+fn memory_stays_within_budget() {
+    use primecluster::kernel::sieving_primes::table_bytes;
+    // A Pi Zero's budget, 64 MiB, at 1e17: kept primes, windows and the table's share.
+    for (memory, start, len) in [
+        (
+            Memory::mib(64, 1),
+            100_000_000_000_000_000u64,
+            200_000_000u64,
+        ),
+        (Memory::mib(48, 1), MAX_STOP - 100_000_000, 100_000_000),
+    ] {
+        let mut s = Sieve::with_memory(memory);
+        let stop = start + len;
+        assert!(s.fits(stop));
+        s.count(start, stop);
+        let mut n = 0;
+        s.primes(stop - 40_000_000, stop, &mut |b| n += b.len());
+        assert!(n > 1_000_000);
+        let table = table_bytes(stop.isqrt());
+        let bytes = s.heap_bytes() as u64 + table;
+        println!("{memory}: heap {} + table {table} bytes", s.heap_bytes());
+        assert!(bytes < memory.total, "{memory}: {bytes} bytes");
+    }
 }
 
 #[test]

@@ -3,8 +3,9 @@
 //! A [`Kernel`] takes an inclusive range `start..=stop` (any u128) and gives the primes
 //! in it, ascending, to a [`PrimeSink`] in batches, or counts them. It splits the range
 //! at 2^64 and hands each part to a backend:
-//! - [`sieve::Sieve`]: segmented sieve of Eratosthenes, the default below 2^64 while its
-//!   table of sieving primes fits the memory budget ([`sieve::Sieve::handles`]);
+//! - [`sieve::Sieve`]: segmented sieve of Eratosthenes, the default below 2^64 while it
+//!   fits the memory budget ([`Memory`], [`sieve::Sieve::fits`]); its table of sieving
+//!   primes is shared by all kernels of the process ([`sieving_primes`]);
 //! - [`big::Presieve`]: pre-sieve by small primes, then deterministic Miller–Rabin
 //!   (BPSW past 3.317e24), for everything the sieve does not take;
 //! - [`trial::Trial`]: trial division by primes up to the square root, in C
@@ -14,9 +15,13 @@
 //! worker thread that owns one reuses it across consecutive chunks.
 
 pub mod big;
+pub mod budget;
 pub mod sieve;
+pub mod sieving_primes;
 pub mod small;
 pub mod trial;
+
+pub use budget::Memory;
 
 use std::fmt;
 use std::str::FromStr;
@@ -109,9 +114,21 @@ pub struct Kernel {
 }
 
 impl Kernel {
-    /// A kernel of the given kind; trial division uses C where it was built.
+    /// A kernel of the given kind with the default budget of one thread; trial
+    /// division uses C where it was built.
     pub fn new(kind: KernelKind) -> Self {
-        Self::with_trial(kind, trial::Trial::new(trial::TrialImpl::preferred()))
+        Self::with_budget(kind, Memory::default_for(1))
+    }
+
+    /// A kernel of the given kind that keeps within its share of `memory` (the budget
+    /// of its process, shared with `memory.threads - 1` other kernels).
+    pub fn with_budget(kind: KernelKind, memory: Memory) -> Self {
+        Kernel {
+            kind,
+            sieve: sieve::Sieve::with_memory(memory),
+            presieve: big::Presieve::new(),
+            trial: trial::Trial::new(trial::TrialImpl::preferred()),
+        }
     }
 
     /// A kernel whose trial division uses the given implementation (tests compare them).
@@ -124,9 +141,30 @@ impl Kernel {
         }
     }
 
+    /// Bytes this kernel's sieve holds (not counting the shared table of sieving
+    /// primes, see [`sieving_primes::shared_table_bytes`]).
+    pub fn heap_bytes(&self) -> usize {
+        self.sieve.heap_bytes()
+    }
+
     /// The kind this kernel was made as.
     pub fn kind(&self) -> KernelKind {
         self.kind
+    }
+
+    /// Does the sieve take a range ending at `stop` within the budget? When not, says
+    /// so once per process (the pre-sieve + Miller–Rabin path is much slower).
+    fn sieve_fits(&self, stop: u64) -> bool {
+        static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        let fits = self.sieve.fits(stop);
+        if !fits && !SAID.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            log::warn!(
+                "kernel: the sieve needs more than the budget ({}) at {stop}; \
+                 using pre-sieve + Miller-Rabin there (slower): raise --memory",
+                self.sieve.memory()
+            );
+        }
+        fits
     }
 
     /// Gives the primes in `start..=stop` to `sink`, ascending. An empty range gives none.
@@ -139,7 +177,9 @@ impl Kernel {
             let mut f = |ps: &[u64]| sink.u64s(ps);
             match self.kind {
                 KernelKind::Trial => self.trial.primes_u64(a, b, &mut f),
-                _ if sieve::Sieve::handles(b) => self.sieve.primes(a, b, &mut f),
+                _ if sieve::Sieve::worth(a, b) && self.sieve_fits(b) => {
+                    self.sieve.primes(a, b, &mut f)
+                }
                 _ => self.presieve.primes_u64(a, b, &mut f),
             }
         }
@@ -163,7 +203,7 @@ impl Kernel {
             let (a, b) = (start as u64, stop.min(U64_TOP) as u64);
             n += match self.kind {
                 KernelKind::Trial => self.trial.count_u64(a, b),
-                _ if sieve::Sieve::handles(b) => self.sieve.count(a, b),
+                _ if sieve::Sieve::worth(a, b) && self.sieve_fits(b) => self.sieve.count(a, b),
                 _ => self.presieve.count_u64(a, b),
             };
         }

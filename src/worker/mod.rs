@@ -42,6 +42,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::auth::Token;
+use crate::kernel::Memory;
 use crate::wire::ErrorCode;
 
 /// More compute threads than this are never started, whatever the master asks (the
@@ -73,6 +74,9 @@ pub struct WorkerConfig {
     /// The cluster's token (`--token-file`): the master must prove it, and this worker
     /// proves it in turn. `None`: only a master without a token is accepted.
     pub token: Option<Token>,
+    /// Memory budget in MiB for all compute threads together; `None` for the default
+    /// from the machine's RAM and the thread count ([`crate::kernel::Memory`]).
+    pub memory: Option<u64>,
 }
 
 /// Why a worker stopped without finishing a job.
@@ -238,7 +242,13 @@ pub fn logs_attempt(n: u64) -> bool {
 /// without a master).
 pub fn run(cfg: &WorkerConfig) -> Result<(), WorkerError> {
     check_master_addr(&cfg.master)?;
-    let pool = Pool::new(cfg.threads.unwrap_or_else(cores).max(1));
+    let threads = cfg.threads.unwrap_or_else(cores).max(1);
+    let memory = match cfg.memory {
+        Some(mib) => Memory::mib(mib, threads),
+        None => Memory::default_for(threads),
+    };
+    info!("worker: memory budget {memory}");
+    let pool = Pool::new(threads, memory);
     let result = reconnect_loop(cfg, &pool);
     pool.stop();
     result

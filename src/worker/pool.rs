@@ -11,7 +11,7 @@
 use super::outbox::Outbox;
 use super::MAX_THREADS;
 use crate::gaps::{self, GapEncoder};
-use crate::kernel::{Kernel, KernelKind};
+use crate::kernel::{Kernel, KernelKind, Memory};
 use crate::wire::{self, ChunkResult, ErrorCode, Message, Mode, Welcome};
 use log::warn;
 use std::collections::VecDeque;
@@ -27,6 +27,8 @@ pub const MAX_QUEUED: usize = 4 * MAX_THREADS as usize;
 struct Shared {
     state: Mutex<PoolState>,
     wake: Condvar,
+    /// The budget every compute thread's kernel shares.
+    memory: Memory,
 }
 
 /// One queued chunk, with the settings of the connection it came on.
@@ -64,13 +66,13 @@ pub struct Pool {
 }
 
 impl Pool {
-    pub fn new(threads: u32) -> Pool {
-        let pool = Pool::without_threads();
+    pub fn new(threads: u32, memory: Memory) -> Pool {
+        let pool = Pool::without_threads(memory);
         pool.resize(threads);
         pool
     }
 
-    fn without_threads() -> Pool {
+    fn without_threads(memory: Memory) -> Pool {
         let state = PoolState {
             queue: VecDeque::new(),
             computing: Vec::new(),
@@ -86,6 +88,7 @@ impl Pool {
         let shared = Shared {
             state: Mutex::new(state),
             wake: Condvar::new(),
+            memory,
         };
         Pool {
             shared: Arc::new(shared),
@@ -221,7 +224,7 @@ fn lock(shared: &Shared) -> MutexGuard<'_, PoolState> {
 /// One compute thread: take a chunk, compute it, queue the result; until told to stop.
 fn compute(shared: Arc<Shared>, index: u32) {
     let idx = index as usize;
-    let mut kernel = Kernel::new(KernelKind::Auto);
+    let mut kernel = Kernel::with_budget(KernelKind::Auto, shared.memory);
     loop {
         let task = {
             let mut st = lock(&shared);
@@ -243,7 +246,7 @@ fn compute(shared: Arc<Shared>, index: u32) {
             }
         };
         if kernel.kind() != task.kernel {
-            kernel = Kernel::new(task.kernel);
+            kernel = Kernel::with_budget(task.kernel, shared.memory);
         }
         let result = compute_chunk(&mut kernel, task.mode, &task.assign);
         let (outbox, room) = {
@@ -354,7 +357,7 @@ mod tests {
 
     #[test]
     fn bookkeeping_stays_bounded_across_resizes_and_cancels() {
-        let pool = Pool::new(2);
+        let pool = Pool::new(2, Memory::default_for(2));
         for round in 0..50u32 {
             pool.resize(1 + round % 4);
             // Cancels of chunks nobody holds are ignored, not remembered.
@@ -365,7 +368,7 @@ mod tests {
         pool.stop();
 
         // A pool with no thread running keeps what it is given: up to the bound.
-        let idle = Pool::without_threads();
+        let idle = Pool::without_threads(Memory::default_for(1));
         let assign = |chunk| wire::Assign {
             chunk,
             start: 0,

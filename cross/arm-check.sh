@@ -203,6 +203,10 @@ EMULATION_SKIP=(
     known_prime_counts                      # big_presieve, 1.2 s native
     random_u64_ranges                       # trial_kernels, 0.9 s native
     going_backwards_and_jumping             # sieve_correctness, over 60 s under qemu-arm -cpu arm1176
+    heavy_sieve_seams_near_2_64             # kernel_seams, the 2^32 sieving-prime table (137 MiB) under emulation
+    heavy_largest_prime_below_2_pow_64      # sieve_correctness, the same table
+    sieve_window_boundaries                 # kernel_seams, many windows near 2^64
+    memory_stays_within_budget              # sieve_correctness, heights up to 1e17
 )
 skip_args() { local t; for t in "${EMULATION_SKIP[@]}"; do printf -- '--skip\n%s\n' "$t"; done; }
 

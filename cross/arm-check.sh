@@ -207,6 +207,8 @@ EMULATION_SKIP=(
     heavy_largest_prime_below_2_pow_64      # sieve_correctness, the same table
     sieve_window_boundaries                 # kernel_seams, many windows near 2^64
     memory_stays_within_budget              # sieve_correctness, heights up to 1e17
+    decode_of_a_bad_file_leaves_no_output   # output_trust: runs the binary (no binfmt for ARM here)
+    run_resume_at_the_top_and_from_nothing  # output_trust: runs the binary
 )
 skip_args() { local t; for t in "${EMULATION_SKIP[@]}"; do printf -- '--skip\n%s\n' "$t"; done; }
 

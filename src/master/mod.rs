@@ -590,15 +590,18 @@ impl Master {
                     chunk,
                     start,
                     stop,
-                    kernel: _,
+                    kernel,
                 } => {
                     if let Some(c) = self.conns.get_mut(&worker) {
                         c.assigned(chunk, start, stop);
                     }
-                    self.send(
-                        worker,
-                        &Message::Assign(wire::Assign { chunk, start, stop }),
-                    );
+                    let assign = wire::Assign {
+                        chunk,
+                        start,
+                        stop,
+                        kernel: kernel.unwrap_or(wire::kernel_code::AUTO),
+                    };
+                    self.send(worker, &Message::Assign(assign));
                 }
                 Action::Cancel { worker, chunk } => {
                     if let Some(c) = self.conns.get_mut(&worker) {

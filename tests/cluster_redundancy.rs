@@ -388,7 +388,17 @@ fn lying_result(kernel: &mut Kernel, mode: Mode, a: &wire::Assign, lie: Lie) -> 
 /// quarantined and refused when it comes back. Then `honest - 1` more real workers
 /// join, the witnesses leave, and the job must end. Returns the master.
 fn job_with_liars(master_args: &[&str], liars: &[(&str, Lie)], honest: usize) -> Proc {
-    let mut args = vec!["master", "--listen", "127.0.0.1:0", "--quiet"];
+    // Witnesses hold copies without answering; a vote that counts on such a copy waits
+    // for its deadline (two heartbeat timeouts at least): 1 s heartbeats keep that
+    // to 10 s, and 5 s of silence still drops no real worker on a loaded machine.
+    let mut args = vec![
+        "master",
+        "--listen",
+        "127.0.0.1:0",
+        "--quiet",
+        "--heartbeat-ms",
+        "1000",
+    ];
     args.extend_from_slice(master_args);
     let stdout = if master_args.contains(&"--count") {
         Stdio::piped()

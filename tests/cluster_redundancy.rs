@@ -626,3 +626,17 @@ fn run_refuses_votes_it_cannot_hold_without_listen() {
     let (code, err) = usage(&["run", "0", "1000", "--count", "--redundancy", "1", "-q"]);
     assert_eq!(code, Some(0), "{err}");
 }
+
+#[test]
+fn help_documents_both_options() {
+    for cmd in ["master", "run"] {
+        let out = Command::new(BIN)
+            .args([cmd, "--help"])
+            .output()
+            .expect("run primecluster");
+        let text = String::from_utf8_lossy(&out.stdout);
+        for want in ["--redundancy", "1 to 5", "--spot-check", "0 to 1"] {
+            assert!(text.contains(want), "{cmd} --help lacks '{want}':\n{text}");
+        }
+    }
+}

@@ -86,6 +86,12 @@ macro_rules! job_args {
             #[argh(option, default = "String::from(\"1024\")")]
             /// connections open at once, 1 to 4096; more are closed at once (default 1024)
             max_connections: String,
+            #[argh(option, default = "String::from(\"1\")")]
+            /// distinct workers (name and address) that must agree on each chunk before it is written, 1 to 5 (default 1); needs that many workers connected, else the job waits
+            redundancy: String,
+            #[argh(option, default = "String::from(\"0\")")]
+            /// with --redundancy 1: fraction of results a second worker also computes before they are written, 0 to 1 (default 0: off); each worker's first 8 are all checked
+            spot_check: String,
             #[argh(switch, short = 'q')]
             /// no progress display
             quiet: bool,
@@ -103,6 +109,8 @@ macro_rules! job_args {
                     max_buffer: self.max_buffer.clone(),
                     heartbeat_ms: self.heartbeat_ms.clone(),
                     max_connections: self.max_connections.clone(),
+                    redundancy: self.redundancy.clone(),
+                    spot_check: self.spot_check.clone(),
                     quiet: self.quiet,
                 }
             }
@@ -170,6 +178,8 @@ struct JobOpts {
     max_buffer: String,
     heartbeat_ms: String,
     max_connections: String,
+    redundancy: String,
+    spot_check: String,
     quiet: bool,
 }
 
@@ -504,6 +514,8 @@ const CHECKPOINT_SECS: (f64, f64) = (0.01, 86_400.0);
 const MAX_BUFFER_MIB: (u64, u64) = (1, 4096);
 const HEARTBEAT_MS: (u64, u64) = (100, 60_000);
 const MAX_CONNECTIONS: (u64, u64) = (1, 4096);
+const REDUNDANCY: (u64, u64) = (1, 5);
+const SPOT_CHECK: (f64, f64) = (0.0, 1.0);
 
 /// The validated job of `run` and `master`.
 struct Job {
@@ -517,6 +529,8 @@ struct Job {
     max_buffer_bytes: u64,
     heartbeat: Duration,
     max_connections: usize,
+    redundancy: u32,
+    spot_check: f64,
     opts: JobOpts,
 }
 
@@ -549,6 +563,25 @@ fn job(range: &[String], count: bool, out: Option<PathBuf>, opts: JobOpts) -> Re
         hi,
         "connections",
     )?;
+    let (lo, hi) = REDUNDANCY;
+    let redundancy = bounded("--redundancy", &opts.redundancy, lo, hi, "workers")? as u32;
+    let (lo, hi) = SPOT_CHECK;
+    let spot_check = match opts.spot_check.trim().parse::<f64>() {
+        Ok(f) if (lo..=hi).contains(&f) => f,
+        _ => {
+            return Err(Fail::Usage(format!(
+                "--spot-check: {} is outside the allowed range {lo} to {hi} (a fraction)",
+                opts.spot_check
+            )))
+        }
+    };
+    if redundancy > 1 && spot_check > 0.0 {
+        return Err(Fail::Usage(format!(
+            "--spot-check {} with --redundancy {redundancy}: spot checks are for \
+             redundancy 1 (at {redundancy} every chunk is already checked); drop one",
+            opts.spot_check
+        )));
+    }
     if opts.resume && out.is_none() {
         return Err(Fail::Usage(
             "--resume needs --out FILE: there is nothing to resume on stdout".into(),
@@ -575,6 +608,8 @@ fn job(range: &[String], count: bool, out: Option<PathBuf>, opts: JobOpts) -> Re
         max_buffer_bytes: max_buffer_mib << 20,
         heartbeat: Duration::from_millis(heartbeat_ms),
         max_connections: max_connections as usize,
+        redundancy,
+        spot_check,
         opts,
     })
 }
@@ -649,6 +684,8 @@ fn master_config(
         max_connections: job.max_connections,
         quiet: job.opts.quiet,
         token,
+        redundancy: job.redundancy,
+        spot_check: job.spot_check,
     }
 }
 
@@ -705,6 +742,16 @@ fn cmd_master(a: MasterArgs) -> Result<(), Fail> {
 fn cmd_run(a: RunArgs) -> Result<(), Fail> {
     let threads = threads_option("--threads", a.threads.as_deref())?;
     let job = job(&a.range, a.count, a.out.clone(), a.job_opts())?;
+    if a.listen.is_none() && (job.redundancy > 1 || job.spot_check > 0.0) {
+        // Votes are per worker, and `run` alone has one: a second local worker would
+        // run the same code on the same machine and prove nothing, so it is refused.
+        return Err(Fail::Usage(format!(
+            "--redundancy {} / --spot-check {} need other workers to vote, and `run` has \
+             one local worker: add --listen ADDR and start workers elsewhere, or use \
+             `master`",
+            job.redundancy, job.opts.spot_check
+        )));
+    }
     let token = load_token(a.token_file.as_deref())?;
     let listen = a.listen.as_deref().unwrap_or("127.0.0.1:0");
     check_listen(listen, token.is_some(), a.insecure)?;

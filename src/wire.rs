@@ -210,6 +210,10 @@ pub struct Assign {
     pub chunk: u64,
     pub start: u128,
     pub stop: u128,
+    /// Kernel for this chunk ([`kernel_code`]): [`kernel_code::AUTO`] (0) keeps the
+    /// job's kernel from the welcome; another code asks for that kernel, so that copies
+    /// of a chunk computed for a vote use different kernels and a kernel bug is outvoted.
+    pub kernel: u8,
 }
 
 /// Worker -> master: the primes of an assigned chunk.
@@ -413,7 +417,7 @@ impl Message {
                 ClientProof::NoAuth => 1,
                 ClientProof::Hmac { .. } => 1 + 32,
             },
-            Message::Assign(_) => 8 + 16 + 16,
+            Message::Assign(_) => 8 + 16 + 16 + 1,
             Message::Result(r) => RESULT_FIXED_LEN as usize + r.gaps.len(),
             Message::Heartbeat { .. } => 4 + 4,
             Message::SetThreads { .. } => 4,
@@ -714,6 +718,7 @@ pub fn encode(msg: &Message, out: &mut Vec<u8>) {
             put_u64(out, a.chunk);
             put_u128(out, a.start);
             put_u128(out, a.stop);
+            out.push(a.kernel);
         }
         Message::Result(r) => {
             put_u64(out, r.chunk);
@@ -887,8 +892,17 @@ fn parse_payload(ty: u8, payload: &[u8]) -> Result<Message, WireError> {
             let mut r = Reader::new("assign", payload);
             let chunk = r.u64("chunk")?;
             let (start, stop) = r.range()?;
+            let kernel = r.u8("kernel")?;
+            if kernel > kernel_code::TRIAL {
+                return Err(r.invalid("kernel", kernel.into(), "0 auto, 1 sieve or 2 trial"));
+            }
             r.finish()?;
-            Message::Assign(Assign { chunk, start, stop })
+            Message::Assign(Assign {
+                chunk,
+                start,
+                stop,
+                kernel,
+            })
         }
         code::RESULT => {
             let mut r = Reader::new("result", payload);

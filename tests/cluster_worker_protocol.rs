@@ -117,6 +117,7 @@ fn set_threads_grows_and_shrinks_the_pool_and_shutdown_ends_the_worker() {
             chunk,
             start,
             stop: start + 19_999,
+            kernel: 0,
         }));
     }
     let (_, busy) = m.heartbeat_where(|_, busy| busy == 3);
@@ -145,12 +146,14 @@ fn set_threads_grows_and_shrinks_the_pool_and_shutdown_ends_the_worker() {
         chunk: 10,
         start: base,
         stop: base + 200_000,
+        kernel: 0,
     }));
     m.send(&Message::Cancel { chunk: 10 });
     m.send(&Message::Assign(Assign {
         chunk: 11,
         start: 100,
         stop: 200,
+        kernel: 0,
     }));
     loop {
         match m.recv(Duration::from_secs(120)) {

@@ -76,6 +76,7 @@ fn one_of_each() -> Vec<Message> {
             chunk: 1,
             start: 2,
             stop: 3,
+            kernel: 0,
         }),
         Message::Result(result()),
         Message::Heartbeat {
@@ -498,6 +499,7 @@ fn start_after_stop_is_refused() {
         chunk: 1,
         start: 11,
         stop: 10,
+        kernel: 0,
     });
     let mut f = Vec::new();
     encode(&bad, &mut f);

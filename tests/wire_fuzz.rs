@@ -67,6 +67,7 @@ fn valid_frames() -> Vec<Vec<u8>> {
             chunk: 4,
             start: 1 << 70,
             stop: (1 << 70) + 99,
+            kernel: 0,
         }),
         Message::Result(ChunkResult {
             chunk: 4,

@@ -148,13 +148,48 @@ fn assign_golden() {
         0, 0, 0, 0, 0, 0, 0, 5, // chunk 5
         0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x3b, 0x9a, 0xca, 0x00, // start 1e9
         0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x3b, 0x9a, 0xcd, 0xe7, // stop 1e9+999
+        0, // kernel 0: the welcome's
     ];
     let msg = Message::Assign(Assign {
         chunk: 5,
         start: 1_000_000_000,
         stop: 1_000_000_999,
+        kernel: 0,
     });
-    check_golden(&frame(0x10, &payload, 0x74bd_3cc5), &msg);
+    check_golden(&frame(0x10, &payload, 0x3978_648e), &msg);
+}
+
+#[test]
+fn assign_with_a_kernel_golden() {
+    // A copy for a vote asks for the sieve (kernel code 1) whatever the job's kernel.
+    #[rustfmt::skip]
+    let payload = [
+        0, 0, 0, 0, 0, 0, 0, 5, // chunk 5
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x3b, 0x9a, 0xca, 0x00, // start 1e9
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x3b, 0x9a, 0xcd, 0xe7, // stop 1e9+999
+        1, // kernel 1: sieve
+    ];
+    let msg = Message::Assign(Assign {
+        chunk: 5,
+        start: 1_000_000_000,
+        stop: 1_000_000_999,
+        kernel: 1,
+    });
+    check_golden(&frame(0x10, &payload, 0x4e7f_5418), &msg);
+}
+
+#[test]
+fn assign_with_an_unknown_kernel_is_refused() {
+    let mut payload = vec![0u8; 40];
+    payload.push(3);
+    let mut body = vec![0x10];
+    body.extend_from_slice(&payload);
+    let crc = crc32fast::hash(&body);
+    let e = decode(&frame(0x10, &payload, crc)).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "assign field `kernel` has invalid value 3 (expected 0 auto, 1 sieve or 2 trial)"
+    );
 }
 
 #[test]
@@ -265,6 +300,7 @@ fn names_and_codes() {
                 chunk: 0,
                 start: 0,
                 stop: 0,
+                kernel: 0,
             }),
             "assign",
             0x10,

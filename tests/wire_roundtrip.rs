@@ -63,16 +63,19 @@ pub fn samples() -> Vec<Message> {
             chunk: 0,
             start: 0,
             stop: 0,
+            kernel: 0,
         }),
         Message::Assign(Assign {
             chunk: u64::MAX,
             start: u128::MAX,
             stop: u128::MAX,
+            kernel: 1,
         }),
         Message::Assign(Assign {
             chunk: 3,
             start: 1 << 64,
             stop: (1 << 64) + 1_000_000,
+            kernel: 2,
         }),
         Message::Result(ChunkResult {
             chunk: 1,

@@ -22,6 +22,7 @@ fn big_chunk(chunk: u64) -> Assign {
         chunk,
         start,
         stop: start + width - 1,
+        kernel: 0,
     }
 }
 

@@ -72,6 +72,7 @@ fn main() {
             chunk: 5,
             start: 1_000_000_000,
             stop: 1_000_000_999,
+            kernel: 0,
         }),
         result(5, 100, 130, &[101, 103, 107, 109, 113, 127], Mode::Primes),
         result(0, 0, 10, &[2, 3, 5, 7], Mode::Primes),

@@ -101,6 +101,12 @@ pub struct MasterConfig {
     /// before its welcome. `None`: clients without a token are welcomed (loopback or
     /// `--insecure` only, checked by the caller with [`auth::check_listen`]).
     pub token: Option<auth::Token>,
+    /// Distinct workers (name and address) that must agree on each chunk, 1..=5.
+    pub redundancy: u32,
+    /// With redundancy 1: fraction of results also computed by a second worker
+    /// (after each worker's first [`SPOT_CHECK_FIRST`](crate::schedule::SPOT_CHECK_FIRST),
+    /// which all are), 0..=1; 0 turns spot checks off.
+    pub spot_check: f64,
 }
 
 /// What a finished job did.
@@ -249,6 +255,26 @@ impl Master {
         let mut sc = Config::new(cfg.start, cfg.stop, mode == Mode::Primes);
         sc.heartbeat_timeout = cfg.heartbeat * 5;
         sc.max_buffer_bytes = cfg.max_buffer_bytes;
+        sc.redundancy = cfg.redundancy;
+        sc.spot_check = cfg.spot_check;
+        sc.kernel_mask = vote_kernels(cfg.kernel);
+        if cfg.spot_check > 0.0 {
+            // Which results are checked must be unguessable, or a liar lies only on the
+            // others: the seed comes from the OS, never from the clock.
+            let mut seed = [0u8; 8];
+            getrandom::fill(&mut seed).map_err(|e| MasterError::Io {
+                what: "reading OS randomness for the spot checks",
+                source: io::Error::other(e.to_string()),
+            })?;
+            sc.seed = u64::from_le_bytes(seed);
+        }
+        if cfg.redundancy > 1 {
+            warn!(
+                "master: redundancy {}: each chunk is written only when {} distinct workers \
+                 (name and address) agree; with fewer connected, the job waits",
+                cfg.redundancy, cfg.redundancy
+            );
+        }
         let now = Instant::now();
         let last_checkpoint = match &output {
             Output::Primes(w) if w.is_file() => Some(now),
@@ -723,9 +749,23 @@ impl Master {
             .worker_threads
             .unwrap_or(h.threads)
             .clamp(1, wire::MAX_THREADS);
-        let mut peer_ip = std::net::IpAddr::from([0, 0, 0, 0]);
+        let Some(peer_ip) = self.conns.get(&id).map(|c| c.peer.ip()) else {
+            return Ok(());
+        };
+        if self.sched.is_quarantined(&h.name, peer_ip) {
+            // Refused before Welcome: a quarantined worker gets no id and no work, and
+            // its connection never counts as a worker.
+            let text = format!(
+                "{}@{peer_ip} is quarantined for this job: a result of it lost a vote",
+                h.name
+            );
+            let reply = Message::Error {
+                code: ErrorCode::BadResult,
+                message: text.clone(),
+            };
+            return self.close(id, &format!("refused: {text}"), Some(reply));
+        }
         if let Some(c) = self.conns.get_mut(&id) {
-            peer_ip = c.peer.ip();
             c.welcomed = true;
             c.arch = h.arch.clone();
             c.cores = h.cores;
@@ -770,15 +810,18 @@ impl Master {
                     chunk,
                     start,
                     stop,
-                    kernel: _,
+                    kernel,
                 } => {
                     if let Some(c) = self.conns.get_mut(&worker) {
                         c.assigned(chunk, start, stop);
                     }
-                    self.send(
-                        worker,
-                        &Message::Assign(wire::Assign { chunk, start, stop }),
-                    );
+                    let assign = wire::Assign {
+                        chunk,
+                        start,
+                        stop,
+                        kernel: kernel.unwrap_or(wire::kernel_code::AUTO),
+                    };
+                    self.send(worker, &Message::Assign(assign));
                 }
                 Action::Cancel { worker, chunk } => {
                     if let Some(c) = self.conns.get_mut(&worker) {
@@ -1169,6 +1212,17 @@ fn peer_info(c: &Conn) -> PeerInfo {
     }
 }
 
+/// Kernels (bit i: wire code i) that copies of a chunk may be spread over. Trial
+/// division only when the job asked for it: it is hundreds of times slower than the
+/// sieve, and a copy sent to it would hold up the vote.
+fn vote_kernels(job: KernelKind) -> u32 {
+    let sieve = 1 << wire::kernel_code::SIEVE;
+    match job {
+        KernelKind::Trial => sieve | 1 << wire::kernel_code::TRIAL,
+        KernelKind::Auto | KernelKind::Sieve => sieve,
+    }
+}
+
 /// The wire code of a kernel.
 pub fn kernel_code(k: KernelKind) -> u8 {
     match k {
@@ -1203,6 +1257,8 @@ mod tests {
             max_connections: 16,
             quiet: true,
             token: None,
+            redundancy: 1,
+            spot_check: 0.0,
         };
         Master::new(cfg, output, listener).unwrap()
     }
@@ -1434,5 +1490,12 @@ mod tests {
             "output and checkpoint"
         );
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn copies_go_to_trial_division_only_when_the_job_asked_for_it() {
+        assert_eq!(vote_kernels(KernelKind::Auto), 0b010);
+        assert_eq!(vote_kernels(KernelKind::Sieve), 0b010);
+        assert_eq!(vote_kernels(KernelKind::Trial), 0b110);
     }
 }

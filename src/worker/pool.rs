@@ -36,6 +36,7 @@ struct Task {
     assign: wire::Assign,
     session: u64,
     mode: Mode,
+    /// The assign's own kernel, else the session's (the welcome's).
     kernel: KernelKind,
 }
 
@@ -104,11 +105,7 @@ impl Pool {
     pub fn begin_session(&self, welcome: &Welcome, outbox: Arc<Outbox>) {
         let mut st = self.lock();
         st.mode = welcome.mode;
-        st.kernel = match welcome.kernel {
-            1 => KernelKind::Sieve,
-            2 => KernelKind::Trial,
-            _ => KernelKind::Auto,
-        };
+        st.kernel = kernel_kind(welcome.kernel).unwrap_or(KernelKind::Auto);
         st.outbox = Some(outbox);
     }
 
@@ -165,11 +162,12 @@ impl Pool {
         if st.queue.len() >= MAX_QUEUED {
             return Err(MAX_QUEUED);
         }
+        let kernel = kernel_kind(assign.kernel).unwrap_or(st.kernel);
         let task = Task {
             assign,
             session: st.session,
             mode: st.mode,
-            kernel: st.kernel,
+            kernel,
         };
         st.queue.push_back(task);
         self.shared.wake.notify_one();
@@ -215,6 +213,38 @@ impl Pool {
     }
 }
 
+/// The kernel a wire code names; `None` for [`wire::kernel_code::AUTO`] ("no choice
+/// here": the welcome's kernel, or the worker's own, applies). The wire decoder refuses
+/// other codes, so none is lost.
+fn kernel_kind(code: u8) -> Option<KernelKind> {
+    match code {
+        wire::kernel_code::SIEVE => Some(KernelKind::Sieve),
+        wire::kernel_code::TRIAL => Some(KernelKind::Trial),
+        _ => None,
+    }
+}
+
+/// A compute thread's kernels, one per kind, made when first asked for: chunks of one
+/// job may alternate kernels (copies for a vote), and each keeps its tables (sieving
+/// primes, pre-sieve patterns) across the chunks it computes.
+#[derive(Default)]
+struct Kernels {
+    auto: Option<Kernel>,
+    sieve: Option<Kernel>,
+    trial: Option<Kernel>,
+}
+
+impl Kernels {
+    fn get(&mut self, kind: KernelKind, memory: Memory) -> &mut Kernel {
+        let slot = match kind {
+            KernelKind::Auto => &mut self.auto,
+            KernelKind::Sieve => &mut self.sieve,
+            KernelKind::Trial => &mut self.trial,
+        };
+        slot.get_or_insert_with(|| Kernel::with_budget(kind, memory))
+    }
+}
+
 fn lock(shared: &Shared) -> MutexGuard<'_, PoolState> {
     // Every change under this lock is a few assignments, so a thread that panicked
     // holding it cannot have left it half-done: keep going.
@@ -224,7 +254,7 @@ fn lock(shared: &Shared) -> MutexGuard<'_, PoolState> {
 /// One compute thread: take a chunk, compute it, queue the result; until told to stop.
 fn compute(shared: Arc<Shared>, index: u32) {
     let idx = index as usize;
-    let mut kernel = Kernel::with_budget(KernelKind::Auto, shared.memory);
+    let mut kernels = Kernels::default();
     loop {
         let task = {
             let mut st = lock(&shared);
@@ -245,10 +275,11 @@ fn compute(shared: Arc<Shared>, index: u32) {
                 st = shared.wake.wait(st).unwrap_or_else(|p| p.into_inner());
             }
         };
-        if kernel.kind() != task.kernel {
-            kernel = Kernel::with_budget(task.kernel, shared.memory);
-        }
-        let result = compute_chunk(&mut kernel, task.mode, &task.assign);
+        let result = compute_chunk(
+            kernels.get(task.kernel, shared.memory),
+            task.mode,
+            &task.assign,
+        );
         let (outbox, room) = {
             let mut st = lock(&shared);
             st.busy -= 1;
@@ -330,6 +361,7 @@ mod tests {
             chunk: 1,
             start: 24,
             stop: 28,
+            kernel: 0,
         };
         let r = compute_chunk(&mut k, Mode::Primes, &task);
         assert_eq!((r.count, r.gaps.len()), (0, 0));
@@ -346,6 +378,7 @@ mod tests {
             chunk: 3,
             start: 100,
             stop: 200,
+            kernel: 0,
         };
         let r = compute_chunk(&mut k, Mode::Primes, &task);
         assert_eq!(r.count, 21);
@@ -353,6 +386,39 @@ mod tests {
         assert_eq!(r.digest, gaps::digest(&r.gaps));
         let c = compute_chunk(&mut k, Mode::Count, &task);
         assert_eq!((c.count, c.digest, c.gaps.len()), (21, 0, 0));
+    }
+
+    #[test]
+    fn an_assigns_kernel_overrides_the_welcomes() {
+        let pool = Pool::without_threads(Memory::default_for(1));
+        pool.lock().kernel = KernelKind::Sieve;
+        let assign = |chunk, kernel| wire::Assign {
+            chunk,
+            start: 0,
+            stop: 10,
+            kernel,
+        };
+        pool.push(assign(1, wire::kernel_code::AUTO)).unwrap();
+        pool.push(assign(2, wire::kernel_code::TRIAL)).unwrap();
+        pool.push(assign(3, wire::kernel_code::SIEVE)).unwrap();
+        let kinds: Vec<KernelKind> = pool.lock().queue.iter().map(|t| t.kernel).collect();
+        assert_eq!(
+            kinds,
+            [KernelKind::Sieve, KernelKind::Trial, KernelKind::Sieve]
+        );
+        pool.stop();
+
+        // One kernel per kind per thread, kept across chunks.
+        let mut ks = Kernels::default();
+        assert_eq!(
+            ks.get(KernelKind::Trial, Memory::default_for(1)).kind(),
+            KernelKind::Trial
+        );
+        assert_eq!(
+            ks.get(KernelKind::Sieve, Memory::default_for(1)).kind(),
+            KernelKind::Sieve
+        );
+        assert!(ks.auto.is_none() && ks.trial.is_some() && ks.sieve.is_some());
     }
 
     #[test]
@@ -373,6 +439,7 @@ mod tests {
             chunk,
             start: 0,
             stop: 10,
+            kernel: 0,
         };
         for chunk in 0..MAX_QUEUED as u64 {
             assert_eq!(idle.push(assign(chunk)), Ok(()));

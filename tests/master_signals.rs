@@ -14,8 +14,9 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 const LIMIT: Duration = Duration::from_secs(180);
-/// Long enough (trial division) that the signal lands mid-run.
-const JOB: [&str; 4] = ["1e10", "1e10+3e6", "--kernel", "trial"];
+/// Long enough (trial division, about 10 s on two idle cores) that the signal lands
+/// mid-run, 1 s after the worker joined.
+const JOB: [&str; 4] = ["1e10", "1e10+1e7", "--kernel", "trial"];
 
 /// Starts a master and a worker on JOB, waits until work flows, sends `sig`; returns
 /// the master's exit code, its stderr lines after the signal and the time it took.
@@ -26,7 +27,7 @@ fn interrupt(out: &str, sig: i32) -> (Option<i32>, Vec<String>, Duration) {
     let (mut m, port) = master(&args);
     let _w = worker(port, &["--threads", "2"]);
     m.wait_line("joined", Duration::from_secs(30));
-    std::thread::sleep(Duration::from_millis(2500));
+    std::thread::sleep(Duration::from_millis(1000));
     let t0 = Instant::now();
     signal(m.child.id(), sig);
     let st = m.wait_for(Duration::from_secs(60));

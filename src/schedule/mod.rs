@@ -1244,15 +1244,17 @@ impl<P> Scheduler<P> {
         holding.chain(c.votes.iter().map(|v| v.key.1)).collect()
     }
 
-    /// The kernel for a copy of chunk `id` on `worker`: when the chunk is (or may be)
-    /// computed more than once and the worker offers several kernels, the one least
+    /// The kernel for a copy of chunk `id` on `worker`: when the chunk needs more than
+    /// one agreeing result (redundancy, spot check) and the worker offers several kernels, the one least
     /// used by the chunk's other copies, so that one kernel's bug is outvoted like a
     /// liar. Code 0 ("auto") is not a kernel of its own. `None`: the worker's default.
     fn kernel_for(&self, worker: WorkerId, id: ChunkId) -> Option<u8> {
         let (w, c) = (&self.workers[&worker], &self.chunks[&id]);
         let mask = w.kernels & self.cfg.kernel_mask & !1;
         let offered: Vec<u8> = (1..32u8).filter(|&k| mask & (1 << k) != 0).collect();
-        let copied = c.required > 1 || !c.holders.is_empty() || !c.votes.is_empty();
+        // Only copies that vote: a straggler's copy at redundancy 1 keeps the job's
+        // kernel (a `--kernel trial` job stays trial division throughout).
+        let copied = c.required > 1;
         if offered.len() < 2 || !copied {
             return None;
         }

@@ -49,49 +49,61 @@ impl PrimeTable {
     }
 
     /// Calls `f` with every prime in `lo..=hi` (both within the table), ascending.
-    #[inline]
     pub fn for_each_prime(&self, lo: u64, hi: u64, mut f: impl FnMut(u64)) {
+        self.for_each_batch(lo, hi, |batch| batch.iter().for_each(|&p| f(p)));
+    }
+
+    /// Calls `f` with the primes in `lo..=hi` (both within the table), ascending, in
+    /// batches of up to `BATCH`. The bit walk and the caller's arithmetic are separate
+    /// loops: a window of the sieve sets up every prime up to 2^32 this way, and its
+    /// branch-free per-prime work runs far faster without the walk's branches between.
+    pub fn for_each_batch(&self, lo: u64, hi: u64, mut f: impl FnMut(&[u64])) {
         debug_assert!(hi <= self.limit);
         if lo > hi {
             return;
         }
+        let mut buf = [0u64; BATCH + 64];
+        let mut n = 0;
         let (first, last) = ((lo / 30) as usize, (hi / 30) as usize);
-        // The end bytes one by one with the range check, the middle a word at a time
-        // without it.
-        let edge = |b: usize, f: &mut dyn FnMut(u64)| {
-            let mut bits = self.bytes[b];
-            while bits != 0 {
-                let n = 30 * b as u64 + WHEEL[bits.trailing_zeros() as usize];
-                if n >= lo && n <= hi {
-                    f(n);
-                }
-                bits &= bits - 1;
-            }
-        };
-        edge(first, &mut f);
-        if last == first {
-            return;
-        }
-        let middle = &self.bytes[first + 1..last];
-        let mut words = middle.chunks_exact(8);
-        let mut base = 30 * (first as u64 + 1);
+        let mut base = 30 * first as u64;
+        let bytes = &self.bytes[first..=last];
+        let mut words = bytes.chunks_exact(8);
         for w in &mut words {
             let mut bits = u64::from_le_bytes(w.try_into().unwrap());
             while bits != 0 {
-                let t = bits.trailing_zeros() as usize;
-                f(base + WORD_OFFSETS[t]);
+                buf[n] = base + WORD_OFFSETS[bits.trailing_zeros() as usize];
+                n += 1;
                 bits &= bits - 1;
             }
             base += 240;
+            if n >= BATCH {
+                emit(&buf[..n], lo, hi, &mut f);
+                n = 0;
+            }
         }
         for (i, &byte) in words.remainder().iter().enumerate() {
             let mut bits = byte;
             while bits != 0 {
-                f(base + 30 * i as u64 + WHEEL[bits.trailing_zeros() as usize]);
+                buf[n] = base + 30 * i as u64 + WHEEL[bits.trailing_zeros() as usize];
+                n += 1;
                 bits &= bits - 1;
             }
         }
-        edge(last, &mut f);
+        emit(&buf[..n], lo, hi, &mut f);
+    }
+}
+
+/// Primes per batch of [`PrimeTable::for_each_batch`].
+pub const BATCH: usize = 2048;
+
+/// Hands `batch` to `f` without the primes outside `lo..=hi` (only the first and last
+/// batches of a walk have any: the walk reads whole bytes and words).
+#[inline]
+fn emit(batch: &[u64], lo: u64, hi: u64, f: &mut impl FnMut(&[u64])) {
+    let from = batch.partition_point(|&p| p < lo);
+    let to = batch.partition_point(|&p| p <= hi);
+    if from < to {
+        f(&batch[from..to]);
     }
 }
 

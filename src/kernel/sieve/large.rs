@@ -9,107 +9,306 @@
 
 use super::*;
 
-/// `first_multiple` for p above 2^20 (then the cofactor is below 2^44), without u128
-/// division: byte(p*q) = (p/30)*q + (p%30)*q/30. `lower_f` is `lower as f64`.
+/// `first_multiple(p, 30 * pos)` for p in 2^20..2^32 without an integer division: a
+/// window sets up every large prime this way (200 million near 2^64), so this is the
+/// window's cost. `low_f` is `(30 * pos) as f64`.
 ///
-/// The quotient comes from a floating-point division (pipelined, unlike the integer
-/// divide, and this runs for every large prime in every window): for p > 2^20 the
-/// f64 quotient is within 1 of the true one, and the exact remainder fixes it without
-/// branches. Conversions go through i64 (one instruction each; all values < 2^63).
-#[inline]
-pub(super) fn first_multiple_large(p: u64, lower: u64, lower_f: f64) -> (u64, usize) {
-    let mut q = (lower_f / p as i64 as f64) as i64 as u64;
-    // |lower - q*p| < 2p < 2^34, so the wrapped difference read as i64 is exact.
-    let r = lower.wrapping_sub(q.wrapping_mul(p)) as i64;
-    let neg = r >> 63; // -1 when q was one too big
-    let r = r + (p as i64 & neg);
-    q = q.wrapping_add(neg as u64);
-    let big = !((r - p as i64) >> 63); // -1 when q was one too small
-    q = q.wrapping_sub(big as u64);
-    let r = r - (p as i64 & big);
-    let q_min = q + u64::from(r != 0);
-    let class = NEXT_CLASS[(q_min % 30) as usize] as usize;
-    let q = q_min - q_min % 30 + WHEEL[class];
-    ((p / 30) * q + (p % 30) * q / 30, class)
+/// The quotient low/p comes from a floating-point division (pipelined, unlike the
+/// integer divide), rounded to the nearest integer by adding 1.5 * 2^52 and reading the
+/// bits (exact below 2^51, ours are below 2^44; `as i64` would cost a saturating
+/// conversion). low_f is off by at most 2^11 and p > 2^20, so the rounded quotient is
+/// floor(low/p) or ceil(low/p), and the sign of q*p - low tells which. Then with
+/// d = p*q - low for the wanted q (the least >= low/p prime to 30), the multiple's byte
+/// is pos + d/30, as low = 30 * pos: no product near 2^64 is ever formed.
+#[cfg(test)]
+fn first_multiple_window(p: u64, pos: u64, low: u64, low_f: f64) -> (u64, usize) {
+    const MAGIC: f64 = 6755399441055744.0; // 1.5 * 2^52
+    let q = (low_f / p as i64 as f64 + MAGIC)
+        .to_bits()
+        .wrapping_sub(MAGIC.to_bits());
+    multiple_from_quotient(p, q, pos, low)
+}
+
+/// The rest of `first_multiple_window`, from `q`, low/p rounded.
+#[inline(always)]
+fn multiple_from_quotient(p: u64, q: u64, pos: u64, low: u64) -> (u64, usize) {
+    // q*p - low is in (-p, p), so the wrapped difference read as i64 is exact.
+    let d = q.wrapping_mul(p).wrapping_sub(low) as i64;
+    let short = d >> 63; // -1 when q was floor(low/p) < low/p: one more
+    let d0 = (d + (p as i64 & short)) as u64; // p*ceil(low/p) - low, in 0..p
+    let q_min = q.wrapping_sub(short as u64);
+    let m = (q_min % 30) as usize;
+    let d = d0 + u64::from(ADVANCE[m]) * p;
+    (pos + d / 30, NEXT_CLASS[m] as usize)
+}
+
+/// For m = q mod 30: how far the least number >= q prime to 30 is from q.
+const ADVANCE: [u8; 30] = {
+    let mut t = [0u8; 30];
+    let mut m = 0;
+    while m < 30 {
+        t[m] = (WHEEL[NEXT_CLASS[m] as usize] - m as u64) as u8;
+        m += 1;
+    }
+    t
+};
+
+/// Sets up the primes of `batch` (all in 2^20..2^32, each with p^2 at most the
+/// window's top) that have a multiple in bytes `..end` from byte `pos` on, in
+/// `buckets`; returns how many. This is a window's whole set-up cost: near 2^64 it runs
+/// for 200 million primes, so it is one tight loop over a batch from the table.
+#[inline(never)]
+pub(super) fn set_up_batch(batch: &[u64], pos: u64, end: u64, buckets: &mut Buckets) -> u64 {
+    const MAGIC: f64 = 6755399441055744.0; // 1.5 * 2^52, see first_multiple_window
+    let low = pos * 30;
+    let low_f = low as f64;
+    let mut set_up = 0;
+    for batch in batch.chunks(256) {
+        // The quotients first, in a loop of its own that the compiler vectorises (the
+        // divisions are most of the cost).
+        let mut quotients = [0u64; 256];
+        for (q, &p) in quotients.iter_mut().zip(batch) {
+            *q = (low_f / p as i64 as f64 + MAGIC)
+                .to_bits()
+                .wrapping_sub(MAGIC.to_bits());
+        }
+        for (&q, &p) in quotients.iter().zip(batch) {
+            let (byte, class) = if p * p <= low {
+                multiple_from_quotient(p, q, pos, low)
+            } else {
+                // Only where the window starts below p^2 (the range's first window).
+                first_multiple(p, p * p)
+            };
+            if byte < end {
+                let seg = byte / SEGMENT_BYTES as u64;
+                buckets.push(seg, Wheeled::new(p, byte % SEGMENT_BYTES as u64, class));
+                set_up += 1;
+            }
+        }
+    }
+    set_up
 }
 
 /// Sieving primes too big to hit every segment (primesieve's EratBig): each waits in
 /// the bucket of the aligned segment its next multiple falls in, so a segment only
-/// touches the primes that hit it. Buckets are lists of fixed-size pages from a shared
-/// pool, so memory is the primes themselves plus at most one part-filled page per
-/// bucket, and nothing is reallocated or copied as buckets fill and drain.
+/// touches the primes that hit it.
+///
+/// The ring of buckets has a power-of-two length, so a segment's bucket is its number
+/// masked (a division per crossed-off multiple cost a quarter of the sieve's time).
+/// Every bucket is a list of fixed-size pages in one arena, addressed by index: a push
+/// is a store and an increment, a full page is noticed by the write index reaching a
+/// page boundary (primesieve's aligned buckets), and drained pages go back to a free
+/// list, so nothing is reallocated or copied as buckets fill and drain. Page 0 is never
+/// used: a write index of 0 means "no page yet".
 pub(super) struct Buckets {
-    pub(super) slots: Vec<Bucket>,
-    /// Empty pages (capacity `PAGE`) for reuse.
-    pub(super) free: Vec<Vec<Wheeled>>,
+    /// Pages of `PAGE` entries each.
+    arena: Vec<Wheeled>,
+    /// Per page: the next full page of the same bucket (0: none).
+    link: Vec<u32>,
+    /// Per bucket: arena index of its next entry (in its filling page; 0: no page).
+    tail: Vec<u32>,
+    /// Per bucket: its first full page (0: none).
+    full: Vec<u32>,
+    /// Pages free for reuse.
+    free: Vec<u32>,
+    /// Ring length - 1.
+    mask: usize,
 }
 
-/// One bucket: the page being filled and the full ones before it.
-#[derive(Default)]
-pub(super) struct Bucket {
-    pub(super) filling: Vec<Wheeled>,
-    pub(super) full: Vec<Vec<Wheeled>>,
-}
+const NO_ENTRY: Wheeled = Wheeled {
+    p30_class: 0,
+    offset_wheel: 0,
+};
 
 impl Buckets {
+    /// A ring of at least `ring` buckets (rounded up to a power of two).
     pub(super) fn new(ring: usize) -> Self {
+        let ring = ring.max(1).next_power_of_two();
         Buckets {
-            slots: (0..ring).map(|_| Bucket::default()).collect(),
+            arena: vec![NO_ENTRY; PAGE],
+            link: vec![0],
+            tail: vec![0; ring],
+            full: vec![0; ring],
             free: Vec::new(),
+            mask: ring - 1,
         }
     }
 
-    #[inline]
-    pub(super) fn push(&mut self, slot: usize, w: Wheeled) {
-        let b = &mut self.slots[slot];
-        if b.filling.len() == b.filling.capacity() {
-            self.new_page(slot);
-        }
-        self.slots[slot].filling.push(w);
+    /// Buckets in the ring.
+    pub(super) fn ring(&self) -> usize {
+        self.mask + 1
     }
 
-    /// Gives bucket `slot` an empty page to fill (its first, or after a full one).
+    /// Empties the ring and makes it at least `ring` long, keeping the pages.
+    pub(super) fn reset(&mut self, ring: usize) {
+        self.clear();
+        let ring = ring.max(1).next_power_of_two();
+        if ring != self.ring() {
+            self.tail = vec![0; ring];
+            self.full = vec![0; ring];
+            self.mask = ring - 1;
+        }
+    }
+
+    /// Makes room for about `entries` entries in all (a window's estimate), so the
+    /// arena is not grown, and copied, while the window is set up.
+    pub(super) fn reserve(&mut self, entries: usize) {
+        let want = entries.div_ceil(PAGE) * PAGE;
+        if want > self.arena.capacity() {
+            self.arena.reserve_exact(want - self.arena.len());
+        }
+    }
+
+    /// Files `w` under the bucket of aligned segment number `seg`.
+    #[inline(always)]
+    pub(super) fn push(&mut self, seg: u64, w: Wheeled) {
+        let slot = seg as usize & self.mask;
+        let mut t = self.tail[slot] as usize;
+        if t % PAGE == 0 {
+            t = self.new_page(slot, t);
+        }
+        self.arena[t] = w;
+        self.tail[slot] = (t + 1) as u32;
+    }
+
+    /// Gives bucket `slot` an empty page (its first, or after the full one ending at
+    /// `t`) and returns the page's first index.
     #[cold]
-    pub(super) fn new_page(&mut self, slot: usize) {
-        let page = self.free.pop().unwrap_or_else(|| Vec::with_capacity(PAGE));
-        let b = &mut self.slots[slot];
-        let full = std::mem::replace(&mut b.filling, page);
-        if full.capacity() > 0 {
-            b.full.push(full);
+    #[inline(never)]
+    fn new_page(&mut self, slot: usize, t: usize) -> usize {
+        if t != 0 {
+            let full = t / PAGE - 1;
+            self.link[full] = self.full[slot];
+            self.full[slot] = full as u32;
         }
+        let page = match self.free.pop() {
+            Some(page) => page as usize,
+            None => {
+                let page = self.link.len();
+                if self.arena.len() == self.arena.capacity() {
+                    // Past what `reserve` foresaw: grow by an eighth, not double, so the
+                    // budget's estimate stays close to what is held.
+                    self.arena.reserve_exact((page / 8).max(16) * PAGE);
+                }
+                self.arena.resize((page + 1) * PAGE, NO_ENTRY);
+                self.link.push(0);
+                page
+            }
+        };
+        page * PAGE
     }
 
-    /// Returns a drained page to the pool.
-    pub(super) fn recycle(&mut self, mut page: Vec<Wheeled>) {
-        if page.capacity() > 0 {
-            page.clear();
-            self.free.push(page);
+    /// Detaches bucket `slot`: its filling page's entries as an index range, and its
+    /// first full page (0: none). The caller frees the pages once read.
+    fn detach(&mut self, slot: usize) -> (std::ops::Range<usize>, u32) {
+        let t = std::mem::take(&mut self.tail[slot]) as usize;
+        let full = std::mem::take(&mut self.full[slot]);
+        let filling = if t == 0 {
+            0..0
+        } else {
+            (t - 1) / PAGE * PAGE..t
+        };
+        (filling, full)
+    }
+
+    /// Every entry, leaving the ring empty (the pages are kept).
+    pub(super) fn take_all(&mut self) -> Vec<Wheeled> {
+        let mut all = Vec::new();
+        for slot in 0..self.ring() {
+            let (filling, mut page) = self.detach(slot);
+            if !filling.is_empty() {
+                all.extend_from_slice(&self.arena[filling.clone()]);
+                self.free.push((filling.start / PAGE) as u32);
+            }
+            while page != 0 {
+                let p = page as usize;
+                all.extend_from_slice(&self.arena[p * PAGE..(p + 1) * PAGE]);
+                self.free.push(page);
+                page = self.link[p];
+            }
         }
+        all
     }
 
     /// Empties every bucket (after a jump), keeping the pages for reuse.
     pub(super) fn clear(&mut self) {
-        for i in 0..self.slots.len() {
-            let b = &mut self.slots[i];
-            let (filling, full) = (std::mem::take(&mut b.filling), std::mem::take(&mut b.full));
-            self.recycle(filling);
-            for page in full {
-                self.recycle(page);
+        for slot in 0..self.ring() {
+            let (filling, mut page) = self.detach(slot);
+            if !filling.is_empty() {
+                self.free.push((filling.start / PAGE) as u32);
+            }
+            while page != 0 {
+                self.free.push(page);
+                page = self.link[page as usize];
             }
         }
     }
 
     pub(super) fn heap_bytes(&self) -> usize {
-        let page_bytes = |p: &Vec<Wheeled>| p.capacity() * std::mem::size_of::<Wheeled>();
-        let bucket_bytes = |b: &Bucket| {
-            page_bytes(&b.filling)
-                + b.full.iter().map(page_bytes).sum::<usize>()
-                + b.full.capacity() * std::mem::size_of::<Vec<Wheeled>>()
-        };
-        self.slots.capacity() * std::mem::size_of::<Bucket>()
-            + self.slots.iter().map(bucket_bytes).sum::<usize>()
-            + self.free.iter().map(page_bytes).sum::<usize>()
-            + self.free.capacity() * std::mem::size_of::<Vec<Wheeled>>()
+        self.arena.len() * std::mem::size_of::<Wheeled>()
+            + (self.link.capacity() + self.free.capacity()) * 4
+            + (self.tail.capacity() + self.full.capacity()) * 4
+    }
+
+    /// Crosses off the multiples of the primes in the bucket of `seg` (at byte `pos`),
+    /// and files each prime under the aligned segment of its next multiple, unless that
+    /// is at or past byte `end_byte` (a window's primes are dropped there).
+    pub(super) fn cross_off(&mut self, seg: &mut [u8], pos: u64, end_byte: u64) {
+        let seg_no = pos / SEGMENT_BYTES as u64;
+        let slot = seg_no as usize & self.mask;
+        let seg_start = seg_no * SEGMENT_BYTES as u64;
+        // Offsets are from the aligned segment's start; `seg` may be only part of it.
+        let skip = (pos % SEGMENT_BYTES as u64) as usize;
+        let end = skip + seg.len();
+        // Past this offset a next multiple is dropped (a window's end).
+        let keep_below = end_byte.saturating_sub(seg_start);
+        let (filling, mut page) = self.detach(slot);
+        self.cross_off_entries(seg, filling.clone(), seg_no, skip, end, keep_below);
+        if !filling.is_empty() {
+            self.free.push((filling.start / PAGE) as u32);
+        }
+        while page != 0 {
+            let p = page as usize;
+            self.cross_off_entries(seg, p * PAGE..(p + 1) * PAGE, seg_no, skip, end, keep_below);
+            page = self.link[p];
+            self.free.push(p as u32);
+        }
+    }
+
+    #[inline(always)]
+    fn cross_off_entries(
+        &mut self,
+        seg: &mut [u8],
+        entries: std::ops::Range<usize>,
+        seg_no: u64,
+        skip: usize,
+        end: usize,
+        keep_below: u64,
+    ) {
+        for i in entries {
+            let w = self.arena[i];
+            let mut off = (w.offset_wheel >> 3) as usize;
+            let mut j = (w.offset_wheel & 7) as usize;
+            let p30 = (w.p30_class >> 3) as usize;
+            let steps = &STEPS[(w.p30_class & 7) as usize];
+            while off < end {
+                let st = steps[j];
+                seg[off - skip] &= st.mask;
+                off += p30 * st.dq as usize + st.corr as usize;
+                j = (j + 1) & 7;
+            }
+            if off as u64 >= keep_below {
+                continue;
+            }
+            let offset_wheel = ((off % SEGMENT_BYTES) as u32) << 3 | j as u32;
+            self.push(
+                seg_no + (off / SEGMENT_BYTES) as u64,
+                Wheeled {
+                    p30_class: w.p30_class,
+                    offset_wheel,
+                },
+            );
+        }
     }
 }
 
@@ -174,7 +373,14 @@ pub(super) fn fixed_bytes(keep: u64) -> u64 {
 /// them, B the window's bytes: a prime hits 8 times per p bytes) is one 8-byte entry,
 /// plus a part-filled page per bucket.
 pub(super) fn window_bytes(segs: u64, s: u64, k: u64) -> u64 {
-    let x = 8 * segs * SEGMENT_BYTES as u64;
+    let ring = (segs + 2).next_power_of_two();
+    window_entries(segs * SEGMENT_BYTES as u64, s, k) * 8 + ring * (PAGE * 8) as u64
+}
+
+/// Entries a window of `bytes` bytes holds at most for sieving primes in `k..=s`
+/// (with a tenth to spare).
+pub(super) fn window_entries(bytes: u64, s: u64, k: u64) -> u64 {
+    let x = 8 * bytes;
     let mut entries = 0.0;
     if x > k {
         entries += pi_bound(x.min(s)) - pi_bound(k) * 0.9;
@@ -183,52 +389,44 @@ pub(super) fn window_bytes(segs: u64, s: u64, k: u64) -> u64 {
         let from = x.max(k) as f64;
         entries += x as f64 * ((s as f64).ln() / from.ln()).ln();
     }
-    let pages = (segs + 2) * (PAGE * 8) as u64;
-    (entries.max(0.0) * 8.0 * 1.1) as u64 + pages
+    (entries.max(0.0) * 1.1) as u64
 }
 
-/// Crosses off the multiples of the bucketed primes due in `seg` (at byte `pos`), and
-/// files each prime under the aligned segment of its next multiple, unless that is at
-/// or past byte `end` (a window's primes are dropped there).
-pub(super) fn cross_off_big(seg: &mut [u8], pos: u64, buckets: &mut Buckets, end_byte: u64) {
-    let ring = buckets.slots.len() as u64;
-    let seg_no = pos / SEGMENT_BYTES as u64;
-    let slot = (seg_no % ring) as usize;
-    let seg_start = seg_no * SEGMENT_BYTES as u64;
-    // Offsets are from the aligned segment's start; `seg` may be only part of it.
-    let skip = (pos % SEGMENT_BYTES as u64) as usize;
-    let end = skip + seg.len();
-    let b = &mut buckets.slots[slot];
-    let (filling, mut full) = (std::mem::take(&mut b.filling), std::mem::take(&mut b.full));
-    for page in full.drain(..).chain(std::iter::once(filling)) {
-        for w in &page {
-            let mut off = (w.offset_wheel >> 3) as usize;
-            let mut j = (w.offset_wheel & 7) as usize;
-            let p30 = (w.p30_class >> 3) as usize;
-            let steps = &STEPS[(w.p30_class & 7) as usize];
-            while off < end {
-                let st = steps[j];
-                seg[off - skip] &= st.mask;
-                off += p30 * st.dq as usize + st.corr as usize;
-                j = (j + 1) & 7;
-            }
-            if seg_start + off as u64 >= end_byte {
-                continue;
-            }
-            let next = ((seg_no + (off / SEGMENT_BYTES) as u64) % ring) as usize;
-            let offset_wheel = ((off % SEGMENT_BYTES) as u32) << 3 | j as u32;
-            buckets.push(
-                next,
-                Wheeled {
-                    p30_class: w.p30_class,
-                    offset_wheel,
-                },
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The division-free set-up against the plain one, at random primes and heights up
+    /// to 2^64 and at the ends (multiples exactly at low, the top byte).
+    #[test]
+    fn first_multiple_window_matches_first_multiple() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let check = |p: u64, pos: u64| {
+            let low = 30 * pos;
+            assert_eq!(
+                first_multiple_window(p, pos, low, low as f64),
+                first_multiple(p, low),
+                "p {p} pos {pos}"
             );
+        };
+        let top_pos = u64::MAX / 30;
+        for _ in 0..200_000 {
+            let p = (1 << 20) + next() % ((1 << 32) - (1 << 20));
+            check(p, next() % (top_pos + 1));
+            check(p, top_pos - next() % 1000);
+            // low a multiple of p (d = 0) and just past one.
+            let k = next() % (top_pos / p);
+            let m = k * p; // a multiple of p, as a number; its byte's start
+            check(p, m / 30);
+            check(p, m / 30 + 1);
         }
-        buckets.recycle(page);
-    }
-    // Keep the list's capacity for this bucket unless it was refilled meanwhile.
-    if buckets.slots[slot].full.is_empty() {
-        buckets.slots[slot].full = full;
+        check((1 << 32) - 5, top_pos);
+        check((1 << 20) + 7, top_pos);
     }
 }

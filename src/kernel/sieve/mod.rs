@@ -428,13 +428,9 @@ impl Sieve {
         let ring = (end - 1) / seg_bytes - base_seg + 2;
         let w = &mut self.window;
         w.close();
-        if w.buckets.slots.len() != ring as usize {
-            // A new ring, but the same pool of pages: the last window of a call is
-            // shorter, and its pages are reused rather than freed and made again.
-            let free = std::mem::take(&mut w.buckets.free);
-            w.buckets = Buckets::new(ring as usize);
-            w.buckets.free = free;
-        }
+        // The same pages, perhaps a new ring: the last window of a call is shorter, and
+        // its pages are reused rather than freed and made again.
+        w.buckets.reset(ring as usize);
         w.end = end;
         // The window's last number, but within stop's byte.
         let top = (u128::from(end) * 30 - 1).min(u128::from(stop / 30) * 30 + 29);
@@ -442,26 +438,18 @@ impl Sieve {
         if root <= self.keep {
             return;
         }
+        w.buckets.reserve(
+            window_entries(end - self.pos, root, self.keep) as usize + w.buckets.ring() * PAGE,
+        );
         let table = match &w.table {
             Some(t) if t.limit() >= root => Arc::clone(t),
             _ => shared_table(root),
         };
-        let low = self.pos * 30;
-        let low_f = low as f64;
-        let buckets = &mut w.buckets;
+        let (pos, buckets) = (self.pos, &mut w.buckets);
         let began = std::time::Instant::now();
         let mut set_up = 0u64;
-        table.for_each_prime(self.keep + 1, root, |p| {
-            let (byte, class) = if p * p <= low {
-                first_multiple_large(p, low, low_f)
-            } else {
-                first_multiple_large(p, p * p, (p * p) as f64)
-            };
-            if byte < end {
-                let slot = (byte / seg_bytes % ring) as usize;
-                buckets.push(slot, Wheeled::new(p, byte % seg_bytes, class));
-                set_up += 1;
-            }
+        table.for_each_batch(self.keep + 1, root, |batch| {
+            set_up += set_up_batch(batch, pos, end, buckets);
         });
         log::debug!(
             "sieve: window of {} segments at byte {}: {set_up} primes up to {root} set up in {:.3} s",
@@ -501,23 +489,12 @@ impl Sieve {
             let (byte, class) = first_multiple(p, low);
             *w = Wheeled::new(p, byte - pos, class);
         }
-        let mut pages = Vec::new();
-        for b in &mut self.buckets.slots {
-            pages.append(&mut b.full);
-            pages.push(std::mem::take(&mut b.filling));
-        }
-        for page in pages {
-            for w in &page {
-                let p = w.prime();
-                let (byte, class) = first_multiple(p, low);
-                let seg = byte / SEGMENT_BYTES as u64;
-                let off = byte % SEGMENT_BYTES as u64;
-                self.buckets.push(
-                    (seg % self.buckets.slots.len() as u64) as usize,
-                    Wheeled::new(p, off, class),
-                );
-            }
-            self.buckets.recycle(page);
+        for w in self.buckets.take_all() {
+            let p = w.prime();
+            let (byte, class) = first_multiple(p, low);
+            let seg = byte / SEGMENT_BYTES as u64;
+            let off = byte % SEGMENT_BYTES as u64;
+            self.buckets.push(seg, Wheeled::new(p, off, class));
         }
     }
 
@@ -548,9 +525,11 @@ impl Sieve {
             }
         }
         cross_off_medium(seg, &mut self.medium);
-        cross_off_big(seg, self.pos, &mut self.buckets, u64::MAX);
+        self.buckets.cross_off(seg, self.pos, u64::MAX);
         if self.pos < self.window.end {
-            cross_off_big(seg, self.pos, &mut self.window.buckets, self.window.end);
+            self.window
+                .buckets
+                .cross_off(seg, self.pos, self.window.end);
         }
         self.last_byte = Some(seg[len - 1]);
         self.pos += len as u64;
@@ -588,10 +567,7 @@ impl Sieve {
             } else {
                 let seg = byte / SEGMENT_BYTES as u64;
                 let off = byte % SEGMENT_BYTES as u64;
-                self.buckets.push(
-                    (seg % self.buckets.slots.len() as u64) as usize,
-                    Wheeled::new(p, off, class),
-                );
+                self.buckets.push(seg, Wheeled::new(p, off, class));
             }
         }
     }

@@ -57,6 +57,15 @@ impl Wheeled {
         30 * u64::from(self.p30_class >> 3) + WHEEL[(self.p30_class & 7) as usize]
     }
 
+    /// A bucketed prime: its offset is followed by 6 bits of wheel-210 class (see
+    /// `large::STEPS210`).
+    pub(super) fn big(p: u64, offset: u64, wheel210: usize) -> Self {
+        Wheeled {
+            p30_class: ((p / 30) as u32) << 3 | u32::from(BIT_OF[(p % 30) as usize]),
+            offset_wheel: (offset as u32) << 6 | wheel210 as u32,
+        }
+    }
+
     pub(super) fn new(p: u64, offset: u64, wheel: usize) -> Self {
         Wheeled {
             p30_class: ((p / 30) as u32) << 3 | u32::from(BIT_OF[(p % 30) as usize]),

@@ -491,10 +491,10 @@ impl Sieve {
         }
         for w in self.buckets.take_all() {
             let p = w.prime();
-            let (byte, class) = first_multiple(p, low);
+            let (byte, class) = first_multiple210(p, low);
             let seg = byte / SEGMENT_BYTES as u64;
             let off = byte % SEGMENT_BYTES as u64;
-            self.buckets.push(seg, Wheeled::new(p, off, class));
+            self.buckets.push(seg, Wheeled::big(p, off, class));
         }
     }
 
@@ -553,22 +553,23 @@ impl Sieve {
                 return;
             }
             self.stream.advance();
-            let (byte, class) = first_multiple(p, low.max(p * p));
-            if p <= MEDIUM_MAX {
-                if self.medium.len() == self.medium.capacity() {
-                    // Grow by doubling but never past pi(MEDIUM_MAX), so the memory
-                    // bound holds (Dusart: pi(x) < 1.25506 x / ln x).
-                    let x = MEDIUM_MAX as f64;
-                    let most = (1.25506 * x / x.ln()) as usize + 1;
-                    let want = (2 * self.medium.len()).clamp(1024, most);
-                    self.medium.reserve_exact(want - self.medium.len());
-                }
-                self.medium.push(Wheeled::new(p, byte - self.pos, class));
-            } else {
+            if p > MEDIUM_MAX {
+                let (byte, class) = first_multiple210(p, low.max(p * p));
                 let seg = byte / SEGMENT_BYTES as u64;
                 let off = byte % SEGMENT_BYTES as u64;
-                self.buckets.push(seg, Wheeled::new(p, off, class));
+                self.buckets.push(seg, Wheeled::big(p, off, class));
+                continue;
             }
+            let (byte, class) = first_multiple(p, low.max(p * p));
+            if self.medium.len() == self.medium.capacity() {
+                // Grow by doubling but never past pi(MEDIUM_MAX), so the memory
+                // bound holds (Dusart: pi(x) < 1.25506 x / ln x).
+                let x = MEDIUM_MAX as f64;
+                let most = (1.25506 * x / x.ln()) as usize + 1;
+                let want = (2 * self.medium.len()).clamp(1024, most);
+                self.medium.reserve_exact(want - self.medium.len());
+            }
+            self.medium.push(Wheeled::new(p, byte - self.pos, class));
         }
     }
 }

@@ -358,6 +358,101 @@ impl Buckets {
         }
     }
 
+    /// `cross_off` for primes that hit a segment about once or less (above
+    /// `BIG_MIN`), primesieve's EratBig way: each entry crosses off one multiple and is
+    /// filed again, even in this segment's own bucket, which is drained until nothing
+    /// in it hits `seg` any more. No loop per entry, so no mispredicted loop exit per
+    /// entry: that exit, once per prime per segment, was most of the time at 1e15.
+    pub(super) fn cross_off_single(&mut self, seg: &mut [u8], pos: u64, end_byte: u64) {
+        let seg_no = pos / SEGMENT_BYTES as u64;
+        let slot = seg_no as usize & self.mask;
+        let seg_start = seg_no * SEGMENT_BYTES as u64;
+        let skip = (pos % SEGMENT_BYTES as u64) as usize;
+        let end = skip + seg.len();
+        let keep_below = end_byte.saturating_sub(seg_start);
+        loop {
+            let (filling, mut page) = self.detach(slot);
+            let mut again =
+                self.cross_off_once(seg, filling.clone(), seg_no, skip, end, keep_below);
+            if !filling.is_empty() {
+                self.free.push((filling.start / PAGE) as u32);
+            }
+            while page != 0 {
+                let p = page as usize;
+                again |= self.cross_off_once(
+                    seg,
+                    p * PAGE..(p + 1) * PAGE,
+                    seg_no,
+                    skip,
+                    end,
+                    keep_below,
+                );
+                page = self.link[p];
+                self.free.push(p as u32);
+            }
+            if !again {
+                return;
+            }
+        }
+    }
+
+    /// One multiple of each entry; says whether one was filed here again with another
+    /// multiple in `seg` (an entry past `seg`, when `seg` ends before its aligned
+    /// segment does, is filed here again untouched).
+    #[inline(always)]
+    fn cross_off_once(
+        &mut self,
+        seg: &mut [u8],
+        entries: std::ops::Range<usize>,
+        seg_no: u64,
+        skip: usize,
+        end: usize,
+        keep_below: u64,
+    ) -> bool {
+        let mut again = false;
+        assert!(entries.end <= self.arena.len() && skip <= end && end - skip <= seg.len());
+        let mask = self.mask;
+        let seg_ptr = seg.as_mut_ptr();
+        let mut arena = self.arena.as_mut_ptr();
+        for i in entries {
+            // SAFETY: i < arena.len() (asserted, and the arena only grows); skip <= off <
+            // end, so off - skip < seg.len() (a bucket holds offsets in its segment from
+            // `pos` on); slot <= mask < tail.len(); a tail not at a page boundary lies
+            // inside an allocated page (`new_page` allocates whole pages), so t <
+            // arena.len(). `arena` is fetched again whenever `new_page` may move it.
+            unsafe {
+                let w = *arena.add(i);
+                let mut off = (w.offset_wheel >> 6) as usize;
+                let mut j = (w.offset_wheel & 63) as usize;
+                if off < end {
+                    debug_assert!(off >= skip);
+                    let st = *STEPS210
+                        .get_unchecked((w.p30_class & 7) as usize)
+                        .get_unchecked(j);
+                    *seg_ptr.add(off - skip) &= st.mask;
+                    off += (w.p30_class >> 3) as usize * st.dq as usize + st.corr as usize;
+                    j = st.next as usize;
+                    if off as u64 >= keep_below {
+                        continue;
+                    }
+                    again |= off < end;
+                }
+                let slot = (seg_no as usize + off / SEGMENT_BYTES) & mask;
+                let mut t = *self.tail.get_unchecked(slot) as usize;
+                if t % PAGE == 0 {
+                    t = self.new_page(slot, t);
+                    arena = self.arena.as_mut_ptr();
+                }
+                *arena.add(t) = Wheeled {
+                    p30_class: w.p30_class,
+                    offset_wheel: ((off % SEGMENT_BYTES) as u32) << 6 | j as u32,
+                };
+                *self.tail.get_unchecked_mut(slot) = (t + 1) as u32;
+            }
+        }
+        again
+    }
+
     #[inline(always)]
     fn cross_off_entries(
         &mut self,
@@ -368,6 +463,8 @@ impl Buckets {
         end: usize,
         keep_below: u64,
     ) {
+        assert!(entries.end <= self.arena.len() && skip <= end && end - skip <= seg.len());
+        let seg_ptr = seg.as_mut_ptr();
         for i in entries {
             let w = self.arena[i];
             let mut off = (w.offset_wheel >> 6) as usize;
@@ -375,8 +472,11 @@ impl Buckets {
             let p30 = (w.p30_class >> 3) as usize;
             let steps = &STEPS210[(w.p30_class & 7) as usize];
             while off < end {
-                let st = steps[j];
-                seg[off - skip] &= st.mask;
+                debug_assert!(off >= skip);
+                // SAFETY: skip <= off < end (asserted: end - skip <= seg.len()); a
+                // bucket holds offsets in its segment from `pos` on, so off >= skip.
+                let st = unsafe { *steps.get_unchecked(j) };
+                unsafe { *seg_ptr.add(off - skip) &= st.mask };
                 off += p30 * st.dq as usize + st.corr as usize;
                 j = st.next as usize;
             }

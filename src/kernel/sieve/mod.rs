@@ -95,7 +95,7 @@ const WHEEL: [u64; 8] = [1, 7, 11, 13, 17, 19, 23, 29];
 #[cfg(target_pointer_width = "64")]
 const SEGMENT_BYTES: usize = 1024 * 1024;
 #[cfg(not(target_pointer_width = "64"))]
-const SEGMENT_BYTES: usize = 128 * 1024;
+const SEGMENT_BYTES: usize = 1024 * 1024;
 
 /// Bytes per block: the part of the segment that pre-sieve and small primes work on at
 /// once, sized to stay in L1.
@@ -118,6 +118,11 @@ pub const KEEP_LIMIT: u64 = 1 << 22;
 /// Largest prime sieved every segment rather than through the buckets.
 const MEDIUM_MAX: u64 = SEGMENT_BYTES as u64 / 4;
 
+/// Smallest kept prime crossed off one multiple at a time (`Buckets::cross_off_single`);
+/// smaller bucketed primes hit a segment several times and are looped over
+/// (`Buckets::cross_off`). primesieve's bound between EratMedium and EratBig.
+const BIG_MIN: u64 = SEGMENT_BYTES as u64 * 3;
+
 /// The kept limit for budgets whose share is below `SMALL_SHARE` (a Pi Zero's 64 MiB):
 /// 0.56 M primes, 4.5 MB.
 const SMALL_KEEP_LIMIT: u64 = 1 << 22;
@@ -136,7 +141,7 @@ const MAX_WINDOW_SEGMENTS: u64 = 1 << 12;
 /// Sieving primes per bucket page: each bucket has one part-filled page, so smaller
 /// pages where segments are small and buckets many.
 #[cfg(target_pointer_width = "64")]
-const PAGE: usize = 512;
+const PAGE: usize = 2048;
 #[cfg(not(target_pointer_width = "64"))]
 const PAGE: usize = 128;
 
@@ -193,8 +198,10 @@ pub struct Sieve {
     small_active: usize,
     /// Sieving primes in `SMALL_MAX + 1 ..= MEDIUM_MAX` set up so far.
     medium: Vec<Wheeled>,
-    /// Larger sieving primes set up so far, up to `KEEP_LIMIT`.
+    /// Larger sieving primes set up so far, up to `BIG_MIN`.
     buckets: Buckets,
+    /// Sieving primes above `BIG_MIN` set up so far, up to `KEEP_LIMIT`.
+    big: Buckets,
     /// The primes above `KEEP_LIMIT` that hit the current window.
     window: Window,
     /// The process's budget, which sizes the windows.
@@ -246,7 +253,8 @@ impl Sieve {
             small,
             small_active: 0,
             medium: Vec::new(),
-            buckets: Buckets::new(ring_for(keep)),
+            buckets: Buckets::new(ring_for(BIG_MIN.min(keep))),
+            big: Buckets::new(ring_for(keep)),
             window: Window::new(),
             memory,
             window_cap: MAX_WINDOW_SEGMENTS,
@@ -332,6 +340,7 @@ impl Sieve {
             + self.small.capacity() * std::mem::size_of::<SmallPrime>()
             + self.medium.capacity() * 8
             + self.buckets.heap_bytes()
+            + self.big.heap_bytes()
             + self.window.buckets.heap_bytes()
             + self.stream.base.capacity() * 8
             + self.stream.window.capacity()
@@ -470,6 +479,7 @@ impl Sieve {
         self.small_active = 0;
         self.medium.clear();
         self.buckets.clear();
+        self.big.clear();
         self.stream.reset();
     }
 
@@ -489,12 +499,14 @@ impl Sieve {
             let (byte, class) = first_multiple(p, low);
             *w = Wheeled::new(p, byte - pos, class);
         }
-        for w in self.buckets.take_all() {
-            let p = w.prime();
-            let (byte, class) = first_multiple210(p, low);
-            let seg = byte / SEGMENT_BYTES as u64;
-            let off = byte % SEGMENT_BYTES as u64;
-            self.buckets.push(seg, Wheeled::big(p, off, class));
+        for buckets in [&mut self.buckets, &mut self.big] {
+            for w in buckets.take_all() {
+                let p = w.prime();
+                let (byte, class) = first_multiple210(p, low);
+                let seg = byte / SEGMENT_BYTES as u64;
+                let off = byte % SEGMENT_BYTES as u64;
+                buckets.push(seg, Wheeled::big(p, off, class));
+            }
         }
     }
 
@@ -526,10 +538,11 @@ impl Sieve {
         }
         cross_off_medium(seg, &mut self.medium);
         self.buckets.cross_off(seg, self.pos, u64::MAX);
+        self.big.cross_off_single(seg, self.pos, u64::MAX);
         if self.pos < self.window.end {
             self.window
                 .buckets
-                .cross_off(seg, self.pos, self.window.end);
+                .cross_off_single(seg, self.pos, self.window.end);
         }
         self.last_byte = Some(seg[len - 1]);
         self.pos += len as u64;
@@ -557,7 +570,12 @@ impl Sieve {
                 let (byte, class) = first_multiple210(p, low.max(p * p));
                 let seg = byte / SEGMENT_BYTES as u64;
                 let off = byte % SEGMENT_BYTES as u64;
-                self.buckets.push(seg, Wheeled::big(p, off, class));
+                let buckets = if p > BIG_MIN {
+                    &mut self.big
+                } else {
+                    &mut self.buckets
+                };
+                buckets.push(seg, Wheeled::big(p, off, class));
                 continue;
             }
             let (byte, class) = first_multiple(p, low.max(p * p));

@@ -191,7 +191,8 @@ struct JobOpts {
 #[derive(FromArgs)]
 /// Run a worker: compute ranges for the master at HOST:PORT until the job is done (exit 0).
 /// While there is no master it retries every few seconds, logging at attempts 1, 2, 4,
-/// 8, ...; a master that stops (error, signal) is waited for the same way.
+/// 8, ...; a master that stops (error, signal) is waited for the same way. A worker the
+/// master quarantines (its results disagreed with the majority) exits with status 3.
 #[argh(subcommand, name = "worker")]
 struct WorkerArgs {
     #[argh(positional)]

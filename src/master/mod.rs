@@ -273,6 +273,12 @@ impl Master {
         sc.redundancy = cfg.redundancy;
         sc.spot_check = cfg.spot_check;
         sc.kernel_mask = vote_kernels(cfg.kernel, cfg.same_kernel);
+        // Auto sieves below 2^64 (where the sieve fits): a spot check's second copy of
+        // a result computed with the job's kernel then goes to the pre-sieve.
+        sc.default_kernel = Some(match cfg.kernel {
+            KernelKind::Auto => wire::kernel_code::SIEVE,
+            k => kernel_code(k),
+        });
         if cfg.spot_check > 0.0 {
             // Which results are checked must be unguessable, or a liar lies only on the
             // others: the seed comes from the OS, never from the clock.

@@ -127,6 +127,11 @@ pub struct Config {
     /// master leaves out kernels too slow to be worth it (trial division) so that a
     /// worker offering one is not asked to use it.
     pub kernel_mask: u32,
+    /// The kernel code a copy sent without one (`kernel: None`, the job's kernel) runs,
+    /// as far as the master knows (auto: the sieve below 2^64). Counted as a use of that
+    /// kernel when copies are spread, so the check of a spot-checked result uses the
+    /// other kernel. `None`: unknown, not counted.
+    pub default_kernel: Option<u8>,
 }
 
 impl Config {
@@ -155,6 +160,7 @@ impl Config {
             seed: 0x5eed,
             // Every kernel but code 0 ("auto", which is not a kernel of its own).
             kernel_mask: !1,
+            default_kernel: None,
         }
     }
 }
@@ -1322,7 +1328,7 @@ impl<P> Scheduler<P> {
             return None;
         }
         let mut uses = [0usize; 32];
-        for k in used.flatten() {
+        for k in used.filter_map(|k| k.or(self.cfg.default_kernel)) {
             uses[k as usize % 32] += 1;
         }
         let least = offered.iter().map(|&k| uses[k as usize]).min()?;

@@ -612,3 +612,28 @@ fn status_rows_count_each_workers_results() {
     assert_eq!(row.state, WorkerState::Active);
     assert!(row.rate.is_some_and(|r| r > 0.0));
 }
+
+#[test]
+fn a_spot_check_copy_uses_the_other_kernel() {
+    // Redundancy 1 with spot checks: the first copy runs the job's kernel (`None`,
+    // the sieve for auto below 2^64); the check of a novice's result goes to the
+    // pre-sieve whatever the chunk id.
+    for first in 0..4u64 {
+        let mut cfg = Config::new(0, 99_999, true);
+        (cfg.initial_width, cfg.min_width, cfg.max_width) = (1000, 1000, 1000);
+        cfg.spot_check = 0.5;
+        cfg.kernel_mask = 0b1010;
+        cfg.default_kernel = Some(1);
+        let mut s: Scheduler<u32> = Scheduler::new(cfg);
+        let held = assigns(&join_at(&mut s, 1, 1, 0b1111, ms(0)));
+        let c = held[first as usize % held.len()];
+        let a = s.on(answer(1, c, 1, 1), ms(1));
+        assert!(assigns(&a).iter().all(|x| x.0 != c.0), "not to itself");
+        let b = join_at(&mut s, 2, 2, 0b1111, ms(2));
+        let check = b.iter().find_map(|x| match x {
+            Action::Assign { chunk, kernel, .. } if *chunk == c.0 => Some(*kernel),
+            _ => None,
+        });
+        assert_eq!(check, Some(Some(3)), "chunk {}: {b:?}", c.0);
+    }
+}

@@ -222,3 +222,45 @@ fn slow_presieve_copies_in_count_mode_drop_no_honest_worker() {
         assert!(w.wait_for(Duration::from_secs(60)).success());
     }
 }
+
+#[test]
+fn with_keep_trying_a_quarantined_worker_retries_and_is_refused_again() {
+    if !cfg!(debug_assertions) {
+        eprintln!("skipped: the fault injection needs a build with debug assertions");
+        return;
+    }
+    // A job far too long to end during the test: after the quarantine one honest
+    // worker leaves, so the votes (K = 2) wait and the master stays up for the retry.
+    let (mut m, port) = master(&["0", "1e11", "--count", "--redundancy", "2"]);
+    let addr = format!("127.0.0.1:{port}");
+    let mut faulty = spawn_env(
+        "faulty",
+        &[
+            "worker",
+            &addr,
+            "--threads",
+            "1",
+            "--name",
+            "faulty",
+            "--keep-trying",
+        ],
+        &[("PRIMECLUSTER_TEST_FAULTY_PRESIEVE", "1")],
+        Stdio::null(),
+    );
+    faulty.wait_line("drops a prime", Duration::from_secs(30));
+    let honest0 = worker(port, &["--threads", "1", "--name", "honest0"]);
+    let honest1 = worker(port, &["--threads", "1", "--name", "honest1"]);
+    m.wait_line("faulty@127.0.0.1 quarantined", Duration::from_secs(60));
+    drop(honest1);
+    // Back after the backoff's cap (5 s), refused at hello, and still running.
+    m.wait_line(
+        "refused: faulty@127.0.0.1 is quarantined",
+        Duration::from_secs(30),
+    );
+    faulty.wait_line("--keep-trying", Duration::from_secs(10));
+    assert!(
+        faulty.child.try_wait().expect("try_wait").is_none(),
+        "the worker exited despite --keep-trying"
+    );
+    drop(honest0);
+}

@@ -1,8 +1,8 @@
 //! The `primecluster` command line: raw arguments -> validated configuration -> run.
 //!
 //! Nothing past this file sees an unparsed string. Bad input exits with status 2 and
-//! one line naming the argument; a failed job exits 1; a closed stdout (`| head`) is
-//! not an error.
+//! one line naming the argument; a failed job exits 1; a worker its master quarantined
+//! exits 3; a closed stdout (`| head`) is not an error.
 
 use argh::FromArgs;
 use primecluster::control::{self, client, msg::SetThreadsRequest, msg::Target};
@@ -66,7 +66,7 @@ macro_rules! job_args {
             /// output format: text (one prime per line) or compact (about 1 byte per prime)
             format: String,
             #[argh(option, default = "String::from(\"auto\")")]
-            /// kernel: auto, sieve or trial (trial division: slow, the baseline)
+            /// kernel: auto, sieve, trial (trial division: slow, the baseline) or presieve (pre-sieve + Miller-Rabin at every height)
             kernel: String,
             #[argh(switch)]
             /// overwrite an existing output file
@@ -92,6 +92,9 @@ macro_rules! job_args {
             #[argh(option, default = "String::from(\"0\")")]
             /// with --redundancy 1: fraction of results a second worker also computes before they are written, 0 to 1 (default 0: off); each worker's first 8 are all checked
             spot_check: String,
+            #[argh(switch)]
+            /// with --redundancy or --spot-check: every copy of a chunk uses the job's kernel; by default copies are spread over the sieve and pre-sieve + Miller-Rabin (which share no code, so a kernel bug is outvoted like a liar), which costs throughput: the pre-sieve is ~25 times slower than the sieve below 1e16
+            same_kernel: bool,
             #[argh(switch, short = 'q')]
             /// no progress display
             quiet: bool,
@@ -111,6 +114,7 @@ macro_rules! job_args {
                     max_connections: self.max_connections.clone(),
                     redundancy: self.redundancy.clone(),
                     spot_check: self.spot_check.clone(),
+                    same_kernel: self.same_kernel,
                     quiet: self.quiet,
                 }
             }
@@ -180,13 +184,15 @@ struct JobOpts {
     max_connections: String,
     redundancy: String,
     spot_check: String,
+    same_kernel: bool,
     quiet: bool,
 }
 
 #[derive(FromArgs)]
 /// Run a worker: compute ranges for the master at HOST:PORT until the job is done (exit 0).
 /// While there is no master it retries every few seconds, logging at attempts 1, 2, 4,
-/// 8, ...; a master that stops (error, signal) is waited for the same way.
+/// 8, ...; a master that stops (error, signal) is waited for the same way. A worker the
+/// master quarantines (its results disagreed with the majority) exits with status 3.
 #[argh(subcommand, name = "worker")]
 struct WorkerArgs {
     #[argh(positional)]
@@ -213,6 +219,10 @@ struct WorkerArgs {
     /// the cluster's token (see `primecluster token`): the master must prove it before
     /// this worker computes anything, then the worker proves it
     token_file: Option<PathBuf>,
+    #[argh(switch)]
+    /// when the master quarantines this worker (its results disagreed with the
+    /// majority), keep reconnecting every 5 s instead of exiting with status 3
+    keep_trying: bool,
 }
 
 #[derive(FromArgs)]
@@ -226,7 +236,7 @@ struct PrimesArgs {
     /// print only the number of primes
     count: bool,
     #[argh(option, default = "String::from(\"auto\")")]
-    /// kernel: auto, sieve or trial (trial division: slow, the baseline)
+    /// kernel: auto, sieve, trial (trial division: slow, the baseline) or presieve (pre-sieve + Miller-Rabin at every height)
     kernel: String,
     #[argh(option)]
     /// threads (default: 1)
@@ -347,7 +357,14 @@ enum Fail {
     Interrupted(i32),
     /// The master stopped cleanly because `primecluster stop` asked: status 0.
     Stopped,
+    /// A worker was quarantined by its master: status [`EXIT_QUARANTINED`].
+    Quarantined(String),
 }
+
+/// A worker's exit status when its master quarantined it (its results lost a vote):
+/// distinct, so that a service manager can be told not to restart it
+/// (`RestartPreventExitStatus=3` in `cross/systemd/primecluster-worker.service`).
+const EXIT_QUARANTINED: u8 = 3;
 
 impl From<OutputError> for Fail {
     fn from(e: OutputError) -> Self {
@@ -421,6 +438,10 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
         Err(Fail::Interrupted(sig)) => ExitCode::from((128 + sig).clamp(0, 255) as u8),
+        Err(Fail::Quarantined(msg)) => {
+            eprintln!("primecluster: {msg}");
+            ExitCode::from(EXIT_QUARANTINED)
+        }
     }
 }
 
@@ -667,13 +688,30 @@ fn open_output(job: &Job) -> Result<Option<(Output, u128)>, Fail> {
     }
 }
 
+/// Hidden setting, for the process tests only: the idle limit of control clients in
+/// milliseconds (100 to 3600000), in place of [`master::CONTROL_IDLE`] (30 s). An
+/// environment variable rather than an option: no operator needs to change it, and a
+/// test must not wait 30 s to see it work.
+const CONTROL_IDLE_ENV: &str = "PRIMECLUSTER_CONTROL_IDLE_MS";
+
+/// The control clients' idle limit: [`CONTROL_IDLE_ENV`] if set (exit 2 naming it when
+/// it is not a whole number of milliseconds in range), else 30 s.
+fn control_idle() -> Result<Duration, Fail> {
+    let Some(text) = std::env::var_os(CONTROL_IDLE_ENV) else {
+        return Ok(master::CONTROL_IDLE);
+    };
+    let text = text.to_string_lossy();
+    let ms = bounded(CONTROL_IDLE_ENV, &text, 100, 3_600_000, "ms")?;
+    Ok(Duration::from_millis(ms))
+}
+
 fn master_config(
     job: &Job,
     start: u128,
     worker_threads: Option<u32>,
     token: Option<auth::Token>,
-) -> MasterConfig {
-    MasterConfig {
+) -> Result<MasterConfig, Fail> {
+    Ok(MasterConfig {
         start,
         stop: job.stop,
         kernel: job.kernel,
@@ -686,7 +724,9 @@ fn master_config(
         token,
         redundancy: job.redundancy,
         spot_check: job.spot_check,
-    }
+        same_kernel: job.opts.same_kernel,
+        control_idle: control_idle()?,
+    })
 }
 
 fn bind(addr: &str) -> Result<std::net::TcpListener, Fail> {
@@ -734,7 +774,7 @@ fn cmd_master(a: MasterArgs) -> Result<(), Fail> {
         // Tests and scripts read the port from here when listening on port 0.
         eprintln!("primecluster: master listening on {addr}");
     }
-    let cfg = master_config(&job, start, worker_threads, token);
+    let cfg = master_config(&job, start, worker_threads, token)?;
     let summary = master::run(cfg, output, listener).map_err(|e| master_failure(&job, e))?;
     report(&job, &summary)
 }
@@ -771,9 +811,10 @@ fn cmd_run(a: RunArgs) -> Result<(), Fail> {
         idle_exit: None,
         token: token.clone(),
         memory: parse_memory(a.memory)?,
+        keep_trying: false,
     };
     let local_worker = thread::spawn(move || worker::run(&local));
-    let cfg = master_config(&job, start, None, token);
+    let cfg = master_config(&job, start, None, token)?;
     let summary = master::run(cfg, output, listener).map_err(|e| master_failure(&job, e))?;
     // Only a finished job waits for its local worker (told "done", it ends at once);
     // after a signal or a closed pipe the process simply exits.
@@ -912,8 +953,15 @@ fn cmd_worker(a: WorkerArgs) -> Result<(), Fail> {
         idle_exit,
         token,
         memory: parse_memory(a.memory)?,
+        keep_trying: a.keep_trying,
     };
-    worker::run(&cfg).map_err(|e| Fail::Job(e.to_string()))
+    worker::run(&cfg).map_err(|e| {
+        if e.is_quarantined() {
+            Fail::Quarantined(e.to_string())
+        } else {
+            Fail::Job(e.to_string())
+        }
+    })
 }
 
 /// Slices a `primes` run computes at a time, per thread.

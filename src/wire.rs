@@ -86,6 +86,13 @@ pub mod kernel_code {
     pub const SIEVE: u8 = 1;
     /// Trial division, the slow baseline.
     pub const TRIAL: u8 = 2;
+    /// Pre-sieve by small primes + Miller–Rabin at every height (below 2^64 too): the
+    /// kernel that shares no code with the sieve, for copies computed for a vote.
+    pub const PRESIEVE: u8 = 3;
+    /// The highest code this version knows; a higher one is refused as malformed.
+    pub const MAX: u8 = PRESIEVE;
+    /// What the codes mean, for error messages.
+    pub const EXPECTED: &str = "0 auto, 1 sieve, 2 trial or 3 presieve";
 }
 
 /// Longest gap list a correct result for a chunk of `width` numbers can carry, capped
@@ -185,7 +192,7 @@ pub struct Hello {
     pub cores: u32,
     pub threads: u32,
     pub arch: String,
-    /// Bit i set: the worker has kernel i (0 auto, 1 sieve, 2 trial).
+    /// Bit i set: the worker has kernel i (0 auto, 1 sieve, 2 trial, 3 presieve).
     pub kernels: u32,
     /// Version 2: the authentication block (method, role, fresh client nonce).
     pub auth: HelloAuth,
@@ -197,7 +204,7 @@ pub struct Welcome {
     pub version: u16,
     pub worker_id: u32,
     pub mode: Mode,
-    /// 0 auto, 1 sieve, 2 trial.
+    /// The job's kernel ([`kernel_code`]): 0 auto, 1 sieve, 2 trial, 3 presieve.
     pub kernel: u8,
     pub heartbeat_ms: u32,
     /// Threads the worker should run; 0 keeps its own choice.
@@ -276,6 +283,10 @@ pub enum ErrorCode {
     Internal = 5,
     /// The authentication handshake failed (missing or wrong token, bad proof).
     Unauthorized = 6,
+    /// The worker (by name and address) is quarantined for this job: a result of it
+    /// lost a vote. Sent when it is dropped and when it comes back; retrying cannot
+    /// help until the job ends, so a worker stops on it.
+    Quarantined = 7,
 }
 
 impl ErrorCode {
@@ -288,6 +299,7 @@ impl ErrorCode {
             4 => Some(ErrorCode::BadResult),
             5 => Some(ErrorCode::Internal),
             6 => Some(ErrorCode::Unauthorized),
+            7 => Some(ErrorCode::Quarantined),
             _ => None,
         }
     }
@@ -301,6 +313,7 @@ impl ErrorCode {
             ErrorCode::BadResult => "bad-result",
             ErrorCode::Internal => "internal",
             ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::Quarantined => "quarantined",
         }
     }
 }
@@ -893,8 +906,8 @@ fn parse_payload(ty: u8, payload: &[u8]) -> Result<Message, WireError> {
             let chunk = r.u64("chunk")?;
             let (start, stop) = r.range()?;
             let kernel = r.u8("kernel")?;
-            if kernel > kernel_code::TRIAL {
-                return Err(r.invalid("kernel", kernel.into(), "0 auto, 1 sieve or 2 trial"));
+            if kernel > kernel_code::MAX {
+                return Err(r.invalid("kernel", kernel.into(), kernel_code::EXPECTED));
             }
             r.finish()?;
             Message::Assign(Assign {
@@ -959,7 +972,7 @@ fn parse_payload(ty: u8, payload: &[u8]) -> Result<Message, WireError> {
             let mut r = Reader::new("error", payload);
             let v = r.u8("code")?;
             let code =
-                ErrorCode::from_u8(v).ok_or_else(|| r.invalid("code", v.into(), "1 to 6"))?;
+                ErrorCode::from_u8(v).ok_or_else(|| r.invalid("code", v.into(), "1 to 7"))?;
             let message = r.string("message")?;
             r.finish()?;
             Message::Error { code, message }
@@ -1052,8 +1065,8 @@ fn parse_welcome(version: u16, r: &mut Reader<'_>) -> Result<Message, WireError>
     let mode =
         Mode::from_u8(v).ok_or_else(|| r.invalid("mode", v.into(), "0 primes or 1 count"))?;
     let kernel = r.u8("kernel")?;
-    if kernel > 2 {
-        return Err(r.invalid("kernel", kernel.into(), "0 auto, 1 sieve or 2 trial"));
+    if kernel > kernel_code::MAX {
+        return Err(r.invalid("kernel", kernel.into(), kernel_code::EXPECTED));
     }
     let heartbeat_ms = r.u32("heartbeat_ms")?;
     let threads = r.u32("threads")?;

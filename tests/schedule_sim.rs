@@ -3,7 +3,9 @@
 //! lying workers: a shifted range, and, with redundancy K = 2 or 3 or spot checks, wrong
 //! answers (a dropped prime, an added composite, a wrong count, a consistent but wrong
 //! digest) and colluders (fewer than K, all giving the same wrong answer). Workers
-//! also leave mid-vote. After every step:
+//! also leave mid-vote. With kernels on, workers offer the sieve (code 1) and the
+//! pre-sieve (code 3), which takes [`PRESIEVE_SLOWDOWN`] times longer, as it does below
+//! 1e16; some workers' pre-sieve is faulty. After every step:
 //! chunks are written exactly once, in order, with the right content, contiguous from
 //! the job's start; the reorder buffer stays within its bound; and every job ends with
 //! the whole range written.
@@ -40,7 +42,15 @@ enum Lie {
     WrongDigest,
     /// Every colluder gives the same wrong answer.
     Collude,
+    /// The right answer with the sieve, a wrong one (its own) with the pre-sieve: a
+    /// broken kernel on one machine.
+    FaultyPresieve,
 }
+
+/// How much longer a pre-sieve copy takes than the sieve (40M numbers/s against ~1e9).
+const PRESIEVE_SLOWDOWN: u64 = 25;
+/// The pre-sieve's kernel code (`wire::kernel_code::PRESIEVE`).
+const PRESIEVE: u8 = 3;
 
 /// What the simulation mixes in besides honest, hung, zombie and range liars.
 #[derive(Clone, Copy, Debug)]
@@ -51,6 +61,9 @@ struct Mix {
     answer_liars: bool,
     /// At most this many colluders join over the whole job (fewer than K).
     colluders: u32,
+    /// Workers offer the sieve and the slow pre-sieve; with `answer_liars`, some have a
+    /// faulty pre-sieve.
+    kernels: bool,
 }
 
 const PLAIN: Mix = Mix {
@@ -58,6 +71,7 @@ const PLAIN: Mix = Mix {
     spot_check: 0.0,
     answer_liars: false,
     colluders: 0,
+    kernels: false,
 };
 
 /// The right (count, digest) of a chunk: any function of its range will do.
@@ -77,7 +91,8 @@ struct SimWorker {
     speed: u64,
     /// When each thread is free again: a chunk waits for a free thread.
     lanes: Vec<Duration>,
-    held: Vec<(ChunkId, u128, u128, Duration)>,
+    /// Chunk, range, when it is computed, and the kernel asked for.
+    held: Vec<(ChunkId, u128, u128, Duration, Option<u8>)>,
     kind: Kind,
     /// When it last sent a heartbeat: it sends one at least every 200 ms, like a real
     /// worker's network thread, and sometimes more often.
@@ -120,6 +135,10 @@ struct Sim {
     /// Wrong answers sent per chunk not yet written: each may be stored until its vote
     /// is settled, so the memory bound allows one result each.
     lies_out: BTreeMap<ChunkId, u64>,
+    /// Kernels asked for each chunk's copies, while it is not written.
+    kernels_of: BTreeMap<ChunkId, Vec<Option<u8>>>,
+    /// Written chunks whose copies used both the sieve and the pre-sieve.
+    diverse_writes: u64,
 }
 
 impl Sim {
@@ -145,6 +164,10 @@ impl Sim {
         // The slowest simulated thread does 1 number per ms; assuming up to 10 times
         // that must not drop an honest worker (each miss halves the rate assumed).
         cfg.assumed_rate = 1000.0 * (1 + rng.below(10)) as f64;
+        if mix.kernels {
+            // The slowest thread's pre-sieve is 25 times slower still.
+            cfg.assumed_rate /= PRESIEVE_SLOWDOWN as f64;
+        }
         cfg.redundancy = mix.redundancy;
         cfg.spot_check = mix.spot_check;
         cfg.seed = seed;
@@ -174,6 +197,8 @@ impl Sim {
             lied: BTreeSet::new(),
             quarantined: BTreeSet::new(),
             lies_out: BTreeMap::new(),
+            kernels_of: BTreeMap::new(),
+            diverse_writes: 0,
         }
     }
 
@@ -200,20 +225,21 @@ impl Sim {
                 chunk,
                 start,
                 stop,
-                kernel: _,
+                kernel,
             } => {
                 assert!(start <= stop);
                 let w = self
                     .workers
                     .get_mut(&worker)
                     .expect("assign to a live worker");
-                let ms = ((stop - start) / w.speed as u128).min(60_000) as u64;
+                self.kernels_of.entry(chunk).or_default().push(kernel);
+                let ms = work_ms(start, stop, w.speed, kernel).min(60_000);
                 let lane = (0..w.lanes.len())
                     .min_by_key(|&i| w.lanes[i])
                     .expect("at least one thread");
                 let at = w.lanes[lane].max(self.now) + Duration::from_millis(ms + 1);
                 w.lanes[lane] = at;
-                w.held.push((chunk, start, stop, at));
+                w.held.push((chunk, start, stop, at, kernel));
             }
             Action::Cancel { worker, chunk } => {
                 if let Some(w) = self.workers.get_mut(&worker) {
@@ -241,6 +267,10 @@ impl Sim {
                 );
                 assert_eq!(count, right_count, "count of chunk {chunk}");
                 self.lies_out.remove(&chunk);
+                let used = self.kernels_of.remove(&chunk).unwrap_or_default();
+                if used.contains(&Some(1)) && used.contains(&Some(PRESIEVE)) {
+                    self.diverse_writes += 1;
+                }
                 self.expect_chunk += 1;
                 self.expect_next = stop.wrapping_add(1);
                 self.writes += 1;
@@ -302,6 +332,7 @@ impl Sim {
                     1 => Lie::AddComposite,
                     2 => Lie::WrongCount,
                     3 => Lie::WrongDigest,
+                    _ if self.mix.kernels && self.rng.chance(50) => Lie::FaultyPresieve,
                     _ if self.colluders_joined < self.mix.colluders => {
                         self.colluders_joined += 1;
                         Lie::Collude
@@ -335,7 +366,7 @@ impl Sim {
             threads,
             name: format!("w{id}"),
             addr: std::net::IpAddr::from([10, 0, (id >> 8) as u8, id as u8]),
-            kernels: 0,
+            kernels: if self.mix.kernels { 0b1010 } else { 0 },
         });
     }
 
@@ -387,7 +418,7 @@ impl Sim {
                 continue;
             }
             let pick = ready[(self.rng.next() % ready.len() as u64) as usize];
-            let (chunk, start, mut stop, _) = w.held.remove(pick);
+            let (chunk, start, mut stop, _, kernel) = w.held.remove(pick);
             let kind = w.kind;
             if kind == Kind::Liar && self.rng.chance(50) && stop > start {
                 stop -= 1;
@@ -397,7 +428,7 @@ impl Sim {
             let bytes = ((stop - start) as f64 / (start as f64).ln() * 1.6) as u64 + 8;
             self.max_result = self.max_result.max(bytes);
             // Time on one thread, as a real worker reports it.
-            let compute = Duration::from_millis(((stop - start) / w.speed as u128) as u64 + 1);
+            let compute = Duration::from_millis(work_ms(start, stop, w.speed, kernel) + 1);
             let (mut count, mut digest) = truth(start, stop);
             // A liar's own salt: two liars of one kind still disagree.
             let salt = 0x1000 + id as u64;
@@ -407,9 +438,17 @@ impl Sim {
                 Kind::Lie(Lie::WrongCount) => count += 1 + id as u64,
                 Kind::Lie(Lie::WrongDigest) => digest ^= salt,
                 Kind::Lie(Lie::Collude) => digest ^= 0x0c01_10de,
+                Kind::Lie(Lie::FaultyPresieve) if kernel == Some(PRESIEVE) => {
+                    (count, digest) = (count - 1, digest ^ salt)
+                }
                 _ => {}
             }
-            if matches!(kind, Kind::Lie(_)) {
+            let lied = match kind {
+                Kind::Lie(Lie::FaultyPresieve) => kernel == Some(PRESIEVE),
+                Kind::Lie(_) => true,
+                _ => false,
+            };
+            if lied {
                 self.lied.insert(id);
                 *self.lies_out.entry(chunk).or_default() += 1;
             }
@@ -428,6 +467,17 @@ impl Sim {
         if self.s.next_deadline().is_some_and(|d| d <= self.now) {
             self.feed(Event::Tick);
         }
+    }
+}
+
+/// Milliseconds a chunk takes on one thread of a worker doing `speed` numbers per ms
+/// with the sieve; a pre-sieve copy takes [`PRESIEVE_SLOWDOWN`] times longer.
+fn work_ms(start: u128, stop: u128, speed: u64, kernel: Option<u8>) -> u64 {
+    let ms = ((stop - start) / speed as u128) as u64;
+    if kernel == Some(PRESIEVE) {
+        ms * PRESIEVE_SLOWDOWN
+    } else {
+        ms
     }
 }
 
@@ -660,15 +710,22 @@ fn first_result_wins_and_other_holder_is_cancelled() {
 
 /// Runs seeds with `mix` and returns (liars quarantined, warnings-free writes).
 fn run_mix(mix: Mix, seeds: std::ops::Range<u64>) -> (usize, u64) {
-    let (mut quarantined, mut writes) = (0, 0);
+    let (q, w, _) = run_mix_kernels(mix, seeds);
+    (q, w)
+}
+
+/// [`run_mix`], also returning the writes whose copies used both kernels.
+fn run_mix_kernels(mix: Mix, seeds: std::ops::Range<u64>) -> (usize, u64, u64) {
+    let (mut quarantined, mut writes, mut diverse) = (0, 0, 0);
     for seed in seeds {
         let len = 20_000 + (seed * 7919) % 300_000;
         let mut sim = Sim::with_mix(seed, 5000, 5000 + len as u128, mix);
         finish(&mut sim, seed);
         quarantined += sim.quarantined.len();
         writes += sim.writes;
+        diverse += sim.diverse_writes;
     }
-    (quarantined, writes)
+    (quarantined, writes, diverse)
 }
 
 #[test]
@@ -678,6 +735,7 @@ fn redundancy_two_writes_only_the_honest_answer_and_quarantines_liars() {
         spot_check: 0.0,
         answer_liars: true,
         colluders: 1,
+        kernels: false,
     };
     let (q, w) = run_mix(mix, 0..150);
     assert!(q > 20, "only {q} liars quarantined");
@@ -691,6 +749,7 @@ fn redundancy_three_outvotes_two_colluders() {
         spot_check: 0.0,
         answer_liars: true,
         colluders: 2,
+        kernels: false,
     };
     let (q, _) = run_mix(mix, 100..250);
     assert!(q > 20, "only {q} liars quarantined");
@@ -703,6 +762,7 @@ fn spot_checks_catch_liars_at_redundancy_one() {
         spot_check: 0.1,
         answer_liars: true,
         colluders: 1,
+        kernels: false,
     };
     let (q, _) = run_mix(mix, 200..350);
     assert!(q > 20, "only {q} liars quarantined");
@@ -716,6 +776,7 @@ fn redundancy_without_liars_quarantines_no_one() {
             spot_check: if k == 1 { 0.5 } else { 0.0 },
             answer_liars: false,
             colluders: 0,
+            kernels: false,
         };
         let (q, _) = run_mix(mix, 300..330);
         assert_eq!(q, 0, "K = {k}");
@@ -729,6 +790,7 @@ fn two_fast_colluders_lose_to_three_honest_workers_at_k_three() {
         spot_check: 0.0,
         answer_liars: false,
         colluders: 0,
+        kernels: false,
     };
     for seed in 400..420 {
         let mut sim = Sim::with_mix(seed, 1 << 50, (1 << 50) + 200_000, mix);
@@ -747,4 +809,48 @@ fn two_fast_colluders_lose_to_three_honest_workers_at_k_three() {
             "seed {seed}: both colluders caught"
         );
     }
+}
+
+#[test]
+fn slow_presieve_copies_drop_or_quarantine_no_honest_worker() {
+    // Copies spread over the sieve and a pre-sieve 25 times slower: each worker's
+    // deadlines and chunk widths follow the kernel a chunk is computed with, so honest
+    // workers are never taken for zombies (the simulation panics if a non-zombie
+    // misses its deadlines) nor quarantined, at K = 2 and 3 and with spot checks.
+    for (k, spot) in [(2, 0.0), (3, 0.0), (1, 0.5)] {
+        let mix = Mix {
+            redundancy: k,
+            spot_check: spot,
+            answer_liars: false,
+            colluders: 0,
+            kernels: true,
+        };
+        let (q, w, diverse) = run_mix_kernels(mix, 500..560);
+        assert_eq!(
+            q, 0,
+            "K = {k}, spot {spot}: an honest worker was quarantined"
+        );
+        if k >= 2 {
+            assert!(
+                diverse * 2 > w,
+                "K = {k}: only {diverse} of {w} chunks had a sieve and a pre-sieve copy"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_faulty_presieve_on_some_workers_is_outvoted_and_quarantined() {
+    let mix = Mix {
+        redundancy: 2,
+        spot_check: 0.0,
+        answer_liars: true,
+        colluders: 0,
+        kernels: true,
+    };
+    // Every wrong answer reaching the scheduler must end in its worker's quarantine
+    // (checked at Done) and never be written (checked at each write).
+    let (q, w, diverse) = run_mix_kernels(mix, 600..700);
+    assert!(q > 20, "only {q} liars quarantined");
+    assert!(diverse > 0 && w > 0);
 }

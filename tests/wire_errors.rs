@@ -277,13 +277,13 @@ fn bad_enum_values_are_refused() {
         "welcome field `mode` has invalid value 2 (expected 0 primes or 1 count)"
     );
     let mut p = good.clone();
-    p[11] = 3;
+    p[11] = 4;
     assert!(matches!(
         err(&frame(0x02, &p)),
         WireError::InvalidValue {
             msg: "welcome",
             field: "kernel",
-            value: 3,
+            value: 4,
             ..
         }
     ));
@@ -297,7 +297,7 @@ fn bad_enum_values_are_refused() {
             ..
         }
     ));
-    for code in [0u8, 7, 0xff] {
+    for code in [0u8, 8, 0xff] {
         assert!(matches!(
             err(&frame(0x7e, &[code, 0, 0])),
             WireError::InvalidValue {
@@ -326,12 +326,13 @@ fn enum_values_roundtrip_through_from_u8() {
     for r in [ShutdownReason::Done, ShutdownReason::Stopped] {
         assert_eq!(ShutdownReason::from_u8(r as u8), Some(r));
     }
-    for c in 1..=6u8 {
+    for c in 1..=7u8 {
         assert_eq!(ErrorCode::from_u8(c).map(|c| c as u8), Some(c));
     }
     assert_eq!(Mode::from_u8(2), None);
     assert_eq!(ShutdownReason::from_u8(2), None);
     assert_eq!(ErrorCode::from_u8(0), None);
+    assert_eq!(ErrorCode::from_u8(8), None);
 }
 
 #[test]

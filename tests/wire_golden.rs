@@ -181,14 +181,14 @@ fn assign_with_a_kernel_golden() {
 #[test]
 fn assign_with_an_unknown_kernel_is_refused() {
     let mut payload = vec![0u8; 40];
-    payload.push(3);
+    payload.push(4);
     let mut body = vec![0x10];
     body.extend_from_slice(&payload);
     let crc = crc32fast::hash(&body);
     let e = decode(&frame(0x10, &payload, crc)).unwrap_err();
     assert_eq!(
         e.to_string(),
-        "assign field `kernel` has invalid value 3 (expected 0 auto, 1 sieve or 2 trial)"
+        "assign field `kernel` has invalid value 4 (expected 0 auto, 1 sieve, 2 trial or 3 presieve)"
     );
 }
 

@@ -77,6 +77,20 @@ pub fn samples() -> Vec<Message> {
             stop: (1 << 64) + 1_000_000,
             kernel: 2,
         }),
+        Message::Assign(Assign {
+            chunk: 4,
+            start: 1_000_000_000,
+            stop: 1_000_999_999,
+            kernel: 3,
+        }),
+        Message::Welcome(Welcome {
+            version: VERSION,
+            worker_id: 8,
+            mode: Mode::Count,
+            kernel: 3,
+            heartbeat_ms: 500,
+            threads: 1,
+        }),
         Message::Result(ChunkResult {
             chunk: 1,
             start: 0,
@@ -143,6 +157,10 @@ pub fn samples() -> Vec<Message> {
         Message::Error {
             code: ErrorCode::Internal,
             message: "🦀".into(),
+        },
+        Message::Error {
+            code: ErrorCode::Quarantined,
+            message: "pi@192.0.2.7 is quarantined for this job".into(),
         },
     ]
 }

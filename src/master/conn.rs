@@ -52,6 +52,9 @@ pub(super) struct Conn {
     pub(super) busy: u32,
     /// When it connected, on the master's stall-free clock.
     pub(super) opened: Duration,
+    /// When its last frame arrived (or it connected), on the same clock: a control
+    /// client silent past the master's `control_idle` is closed.
+    pub(super) last_frame: Duration,
     /// Chunks assigned to it and not yet answered or cancelled, with their widths:
     /// they bound the size of its next result.
     assigned: BTreeMap<ChunkId, u128>,
@@ -87,6 +90,7 @@ impl Conn {
             cores: 0,
             busy: 0,
             opened,
+            last_frame: opened,
             assigned: BTreeMap::new(),
             cancelled: VecDeque::new(),
         }

@@ -359,7 +359,8 @@ pub type MakeLister = dyn Fn() -> Lister + Sync;
 /// The lister `verify` uses for a `--kernel` choice.
 pub fn lister(kind: KernelKind) -> Lister {
     match kind {
-        KernelKind::Auto => {
+        // Auto lists with the pre-sieve already: it is not the sieve that wrote the file.
+        KernelKind::Auto | KernelKind::Presieve => {
             let mut pre = Presieve::new();
             Box::new(move |lo, hi, out: &mut Vec<u128>| {
                 if lo <= u64::MAX as u128 {

@@ -14,9 +14,11 @@
 //!   most about [`Config::max_chunk_primes`] primes.
 //! - Each worker holds up to `threads + ceil(threads / 2)` chunks, so its threads never
 //!   wait on the network, and never more than [`MAX_HELD`] whatever threads it claims.
-//! - Each chunk a worker holds has a deadline from that worker's measured rate (or
-//!   [`Config::assumed_rate`] before a result shows it), never sooner than two heartbeat
-//!   timeouts. Past it the chunk is copied to another worker before anything new is cut
+//! - Each chunk a worker holds has a deadline from that worker's measured rate with
+//!   the kernel the chunk was asked for (or [`Config::assumed_rate`] before a result
+//!   with that kernel shows it), never sooner than two heartbeat timeouts. Rates are
+//!   kept per (worker, kernel): a pre-sieve copy ~25 times slower than the sieve neither
+//!   makes its worker look like a zombie nor shrinks its sieve chunks. Past it the chunk is copied to another worker before anything new is cut
 //!   (the first valid result wins); a worker that misses [`Config::max_missed`] deadlines
 //!   in a row, with no result between, is dropped ([`DropReason::MissedDeadlines`]).
 //!   So a worker that heartbeats but never answers (a zombie) cannot stall the output.
@@ -25,7 +27,9 @@
 //!   workers (name and address) agree on (count, digest) and are a strict majority of
 //!   those who answered. Copies go to distinct hosts (addresses) while enough are
 //!   connected, else to distinct workers with one [`Action::Warn`]; when workers offer
-//!   several kernels, copies of a chunk use different ones ([`Action::Assign::kernel`]).
+//!   several kernels of [`Config::kernel_mask`], copies of a chunk use different ones
+//!   ([`Action::Assign::kernel`]), the slow one's copies spread evenly over workers, and
+//!   the chunk is cut to take about the target time with the slowest of them.
 //! - Spot checks (redundancy 1, [`Config::spot_check`] > 0): a worker's results until
 //!   [`SPOT_CHECK_FIRST`] of them were confirmed by another worker, then a
 //!   seeded-random fraction, need a second agreeing worker before they are written.
@@ -123,6 +127,11 @@ pub struct Config {
     /// master leaves out kernels too slow to be worth it (trial division) so that a
     /// worker offering one is not asked to use it.
     pub kernel_mask: u32,
+    /// The kernel code a copy sent without one (`kernel: None`, the job's kernel) runs,
+    /// as far as the master knows (auto: the sieve below 2^64). Counted as a use of that
+    /// kernel when copies are spread, so the check of a spot-checked result uses the
+    /// other kernel. `None`: unknown, not counted.
+    pub default_kernel: Option<u8>,
 }
 
 impl Config {
@@ -151,6 +160,7 @@ impl Config {
             seed: 0x5eed,
             // Every kernel but code 0 ("auto", which is not a kernel of its own).
             kernel_mask: !1,
+            default_kernel: None,
         }
     }
 }
@@ -339,6 +349,8 @@ struct Hold {
     deadline: Duration,
     /// The deadline passed (counted once); the worker may still send the result.
     missed: bool,
+    /// The kernel it was asked to use: its expected time is at that kernel's rate.
+    kernel: Option<u8>,
 }
 
 struct Worker {
@@ -348,8 +360,13 @@ struct Worker {
     threads: u32,
     held: BTreeMap<ChunkId, Hold>,
     last_heard: Duration,
-    /// Numbers per second on one thread, once a result has shown it.
+    /// Numbers per second on one thread over all its results, for `status`.
     rate: Option<f64>,
+    /// Numbers per second on one thread per kernel asked for (`None`: the worker's
+    /// default), once a result has shown it. Deadlines and chunk widths use the rate of
+    /// the kernel a chunk is computed with: a pre-sieve copy is ~25 times slower than
+    /// the sieve below 1e16, and must not make the worker look slow or a zombie.
+    rates: Vec<(Option<u8>, f64)>,
     /// Deadlines missed since its last result.
     misses: u32,
     /// Results it returned for chunks it held (spot checks count them).
@@ -363,6 +380,25 @@ struct Worker {
 }
 
 impl Worker {
+    /// Its measured rate with `kernel`, if a result has shown it.
+    fn rate_with(&self, kernel: Option<u8>) -> Option<f64> {
+        self.rates
+            .iter()
+            .find(|(k, _)| *k == kernel)
+            .map(|&(_, r)| r)
+    }
+
+    /// Folds a result's rate into the kernel's average (and the overall one).
+    fn measured(&mut self, kernel: Option<u8>, r: f64) {
+        let avg = |old: Option<f64>| old.map_or(r, |old| 0.5 * old + 0.5 * r);
+        self.rate = Some(avg(self.rate));
+        match self.rates.iter_mut().find(|(k, _)| *k == kernel) {
+            Some((_, rate)) => *rate = avg(Some(*rate)),
+            // At most one entry per kernel code (and `None`): 33 at the very most.
+            None => self.rates.push((kernel, r)),
+        }
+    }
+
     fn slots(&self) -> usize {
         let t = self.threads.max(1) as usize;
         (t + t.div_ceil(2)).min(MAX_HELD)
@@ -672,6 +708,7 @@ impl<P> Scheduler<P> {
             held: BTreeMap::new(),
             last_heard: now,
             rate: None,
+            rates: Vec::new(),
             misses: 0,
             results: 0,
             numbers: 0,
@@ -753,8 +790,7 @@ impl<P> Scheduler<P> {
         w.results += 1;
         w.numbers += width;
         let secs = compute.as_secs_f64().max(1e-3);
-        let r = width as f64 / secs;
-        w.rate = Some(w.rate.map_or(r, |old| 0.5 * old + 0.5 * r));
+        w.measured(kernel, width as f64 / secs);
         // Counted on confirmed answers, not on results sent: a liar's unchecked results
         // must not make it trusted while its first checks are still open.
         let novice = w.confirmed < SPOT_CHECK_FIRST;
@@ -1010,17 +1046,17 @@ impl<P> Scheduler<P> {
             });
             return;
         }
-        let rest: Vec<ChunkId> = w
+        let rest: Vec<(ChunkId, Option<u8>)> = w
             .held
             .iter()
             .filter(|(_, h)| !h.missed)
-            .map(|(&c, _)| c)
+            .map(|(&c, h)| (c, h.kernel))
             .collect();
         self.mark_overdue(id);
-        let mut ahead = 0;
-        for c in rest {
-            let span = self.span(worker, c, ahead);
-            ahead += self.width_of(c);
+        let mut ahead = 0.0;
+        for (c, kernel) in rest {
+            let span = self.span(worker, c, kernel, ahead);
+            ahead += self.work_secs(worker, c, kernel);
             let h = self
                 .workers
                 .get_mut(&worker)
@@ -1037,15 +1073,30 @@ impl<P> Scheduler<P> {
             .map_or(0, |c| (c.stop - c.start).saturating_add(1))
     }
 
-    /// Numbers in the chunks `worker` holds and has not missed: the work queued before
-    /// a new chunk.
-    fn queued(&self, worker: WorkerId) -> u128 {
+    /// Seconds of one thread's work in the chunks `worker` holds and has not missed,
+    /// each at the rate of its kernel: the work queued before a new chunk.
+    fn queued(&self, worker: WorkerId) -> f64 {
         self.workers[&worker]
             .held
             .iter()
             .filter(|(_, h)| !h.missed)
-            .map(|(&c, _)| self.width_of(c))
-            .fold(0u128, |a, b| a.saturating_add(b))
+            .map(|(&c, h)| self.work_secs(worker, c, h.kernel))
+            .sum()
+    }
+
+    /// Seconds one thread of `worker` is expected to take for chunk `id` with `kernel`
+    /// (at [`Config::assumed_rate`] until a result with that kernel showed its rate;
+    /// each missed deadline halves the rate assumed).
+    fn work_secs(&self, worker: WorkerId, id: ChunkId, kernel: Option<u8>) -> f64 {
+        let Some(w) = self.workers.get(&worker) else {
+            return 0.0;
+        };
+        let rate = w
+            .rate_with(kernel)
+            .unwrap_or(self.cfg.assumed_rate)
+            .max(1e-9)
+            / 2f64.powi(w.misses.min(60) as i32);
+        self.width_of(id) as f64 / rate
     }
 
     /// Puts `id` on the overdue list if it is not settled and every holder missed it.
@@ -1065,19 +1116,17 @@ impl<P> Scheduler<P> {
         }
     }
 
-    /// How long `worker` may take for chunk `id` with `ahead` numbers of its other
-    /// chunks before it, shared by its threads. Each missed deadline halves the rate
-    /// assumed, so a slow but honest worker gets ever longer before it is dropped.
-    fn span(&self, worker: WorkerId, id: ChunkId, ahead: u128) -> Duration {
+    /// How long `worker` may take for chunk `id` computed with `kernel`, with `ahead`
+    /// seconds of one thread's work in its other chunks before it, shared by its
+    /// threads. Each missed deadline halves the rate assumed, so a slow but honest
+    /// worker gets ever longer before it is dropped.
+    fn span(&self, worker: WorkerId, id: ChunkId, kernel: Option<u8>, ahead: f64) -> Duration {
         let floor = self.cfg.heartbeat_timeout * 2;
-        let (Some(w), Some(c)) = (self.workers.get(&worker), self.chunks.get(&id)) else {
+        let (Some(w), true) = (self.workers.get(&worker), self.chunks.contains_key(&id)) else {
             return floor;
         };
-        let rate =
-            w.rate.unwrap_or(self.cfg.assumed_rate).max(1e-9) / 2f64.powi(w.misses.min(60) as i32);
-        let width = (c.stop - c.start) as f64 + 1.0;
-        let queued = ahead as f64 / w.threads.max(1) as f64;
-        let secs = self.cfg.deadline_factor * (width + queued) / rate;
+        let queued = ahead / w.threads.max(1) as f64;
+        let secs = self.cfg.deadline_factor * (self.work_secs(worker, id, kernel) + queued);
         // Capped at a year so the Duration cannot overflow on absurd figures.
         floor.max(Duration::from_secs_f64(secs.clamp(0.0, 3.2e7)))
     }
@@ -1138,12 +1187,12 @@ impl<P> Scheduler<P> {
         &mut self,
         worker: WorkerId,
         id: ChunkId,
-        ahead: u128,
+        ahead: f64,
         now: Duration,
         out: &mut Vec<Action<P>>,
     ) {
-        let span = self.span(worker, id, ahead);
         let kernel = self.kernel_for(worker, id);
+        let span = self.span(worker, id, kernel, ahead);
         let host = self.workers[&worker].key.1;
         let shared_host = self.hosts_of(id).contains(&host);
         if shared_host && !self.warned_hosts {
@@ -1166,6 +1215,7 @@ impl<P> Scheduler<P> {
         let hold = Hold {
             deadline: now + span,
             missed: false,
+            kernel,
         };
         self.workers
             .get_mut(&worker)
@@ -1248,32 +1298,66 @@ impl<P> Scheduler<P> {
     /// one agreeing result (redundancy, spot check) and the worker offers several kernels, the one least
     /// used by the chunk's other copies, so that one kernel's bug is outvoted like a
     /// liar. Code 0 ("auto") is not a kernel of its own. `None`: the worker's default.
+    ///
+    /// Among the least used kernels the choice rotates with the chunk id, so that a
+    /// slow kernel's copies (pre-sieve + Miller–Rabin) are spread evenly over the
+    /// workers rather than all landing on whoever takes second copies.
     fn kernel_for(&self, worker: WorkerId, id: ChunkId) -> Option<u8> {
-        let (w, c) = (&self.workers[&worker], &self.chunks[&id]);
-        let mask = w.kernels & self.cfg.kernel_mask & !1;
-        let offered: Vec<u8> = (1..32u8).filter(|&k| mask & (1 << k) != 0).collect();
-        // Only copies that vote: a straggler's copy at redundancy 1 keeps the job's
-        // kernel (a `--kernel trial` job stays trial division throughout).
-        let copied = c.required > 1;
-        if offered.len() < 2 || !copied {
-            return None;
-        }
+        let c = &self.chunks[&id];
         let used = c
             .holders
             .iter()
             .map(|&(_, k)| k)
             .chain(c.votes.iter().map(|v| v.kernel));
+        self.choose_kernel(worker, id, c.required, used)
+    }
+
+    /// [`Self::kernel_for`] for a chunk `id` needing `required` agreeing results whose
+    /// copies so far were asked for the kernels `used`.
+    fn choose_kernel(
+        &self,
+        worker: WorkerId,
+        id: ChunkId,
+        required: u32,
+        used: impl Iterator<Item = Option<u8>>,
+    ) -> Option<u8> {
+        let offered = self.vote_kernels(worker);
+        // Only copies that vote: a straggler's copy at redundancy 1 keeps the job's
+        // kernel (a `--kernel trial` job stays trial division throughout).
+        if offered.len() < 2 || required < 2 {
+            return None;
+        }
         let mut uses = [0usize; 32];
-        for k in used.flatten() {
+        for k in used.filter_map(|k| k.or(self.cfg.default_kernel)) {
             uses[k as usize % 32] += 1;
         }
-        offered.into_iter().min_by_key(|&k| uses[k as usize])
+        let least = offered.iter().map(|&k| uses[k as usize]).min()?;
+        let tied: Vec<u8> = offered
+            .into_iter()
+            .filter(|&k| uses[k as usize] == least)
+            .collect();
+        tied.get((id % tied.len() as u64) as usize).copied()
+    }
+
+    /// The kernel codes `worker` offers that copies may be spread over, ascending.
+    fn vote_kernels(&self, worker: WorkerId) -> Vec<u8> {
+        let Some(w) = self.workers.get(&worker) else {
+            return Vec::new();
+        };
+        let mask = w.kernels & self.cfg.kernel_mask & !1;
+        (1..32u8).filter(|&k| mask & (1 << k) != 0).collect()
     }
 
     /// Cuts the next chunk for `worker`, if any is left and the memory cap allows.
     fn cut(&mut self, worker: WorkerId) -> Option<ChunkId> {
         let start = self.next_cut?;
-        let width = self.width_for(worker, start);
+        let kernel = self.choose_kernel(
+            worker,
+            self.next_id,
+            self.cfg.redundancy,
+            std::iter::empty(),
+        );
+        let width = self.width_for(worker, start, kernel);
         // Don't leave a sliver smaller than a quarter chunk at the end.
         let left = self.cfg.stop - start;
         let stop = if left / 5 * 4 < width {
@@ -1311,9 +1395,25 @@ impl<P> Scheduler<P> {
         Some(id)
     }
 
-    fn width_for(&self, worker: WorkerId, start: u128) -> u128 {
+    /// The width of a new chunk that `worker` will compute with `kernel`: about
+    /// [`Config::target_chunk_time`] at that kernel's measured rate. When copies spread
+    /// over kernels, at the slowest of them this worker has measured: every copy of the
+    /// chunk, whichever kernel computes it, then takes about the target time.
+    fn width_for(&self, worker: WorkerId, start: u128, kernel: Option<u8>) -> u128 {
         let cfg = &self.cfg;
-        let by_time = match self.workers.get(&worker).and_then(|w| w.rate) {
+        let w = self.workers.get(&worker);
+        let own = w.and_then(|w| w.rate_with(kernel));
+        let others = match kernel {
+            Some(_) => self
+                .vote_kernels(worker)
+                .into_iter()
+                .filter_map(|k| w.and_then(|w| w.rate_with(Some(k))))
+                .fold(None, |m: Option<f64>, r| Some(m.map_or(r, |m| m.min(r)))),
+            None => None,
+        };
+        // A kernel not measured yet on this worker starts at the initial width.
+        let rate = own.map(|r| others.map_or(r, |o| r.min(o)));
+        let by_time = match rate {
             Some(rate) => (rate * cfg.target_chunk_time.as_secs_f64()) as u128,
             None => cfg.initial_width,
         };

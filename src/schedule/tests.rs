@@ -383,6 +383,48 @@ fn copies_of_a_chunk_use_different_kernels() {
 }
 
 #[test]
+fn copies_get_the_sieve_and_the_presieve_and_both_workers_get_each() {
+    // The master's mask for an auto job (sieve | presieve) and workers offering auto,
+    // sieve, trial and presieve: each chunk's two copies are asked for kernels 1 and
+    // 3, and the slow pre-sieve copies alternate between the workers.
+    let mut cfg = Config::new(0, 3999, true);
+    (cfg.initial_width, cfg.min_width, cfg.max_width) = (1000, 1000, 1000);
+    cfg.redundancy = 2;
+    cfg.kernel_mask = 0b1010;
+    let mut s: Scheduler<u32> = Scheduler::new(cfg);
+    let offered = 0b1111;
+    let mut kernels: BTreeMap<ChunkId, Vec<(WorkerId, Option<u8>)>> = BTreeMap::new();
+    let mut note = |acts: &[Action<u32>]| {
+        for a in acts {
+            if let Action::Assign {
+                worker,
+                chunk,
+                kernel,
+                ..
+            } = a
+            {
+                kernels.entry(*chunk).or_default().push((*worker, *kernel));
+            }
+        }
+    };
+    note(&join_at(&mut s, 1, 1, offered, ms(0)));
+    note(&join_at(&mut s, 2, 2, offered, ms(0)));
+    assert_eq!(kernels.len(), 2, "{kernels:?}");
+    let mut presieve_on = BTreeSet::new();
+    for (chunk, copies) in &kernels {
+        let mut ks: Vec<Option<u8>> = copies.iter().map(|&(_, k)| k).collect();
+        ks.sort();
+        assert_eq!(ks, [Some(1), Some(3)], "chunk {chunk}: {copies:?}");
+        presieve_on.extend(copies.iter().filter(|c| c.1 == Some(3)).map(|c| c.0));
+    }
+    assert_eq!(
+        presieve_on.len(),
+        2,
+        "each worker runs some pre-sieve copies"
+    );
+}
+
+#[test]
 fn a_disagreement_sends_a_third_copy_and_quarantines_the_loser() {
     let mut s: Scheduler<u32> = Scheduler::new(k_config(2));
     let c = assigns(&join_at(&mut s, 1, 1, 0, ms(0)))[0];
@@ -569,4 +611,29 @@ fn status_rows_count_each_workers_results() {
     assert_eq!(row.last_heard, ms(50));
     assert_eq!(row.state, WorkerState::Active);
     assert!(row.rate.is_some_and(|r| r > 0.0));
+}
+
+#[test]
+fn a_spot_check_copy_uses_the_other_kernel() {
+    // Redundancy 1 with spot checks: the first copy runs the job's kernel (`None`,
+    // the sieve for auto below 2^64); the check of a novice's result goes to the
+    // pre-sieve whatever the chunk id.
+    for first in 0..4u64 {
+        let mut cfg = Config::new(0, 99_999, true);
+        (cfg.initial_width, cfg.min_width, cfg.max_width) = (1000, 1000, 1000);
+        cfg.spot_check = 0.5;
+        cfg.kernel_mask = 0b1010;
+        cfg.default_kernel = Some(1);
+        let mut s: Scheduler<u32> = Scheduler::new(cfg);
+        let held = assigns(&join_at(&mut s, 1, 1, 0b1111, ms(0)));
+        let c = held[first as usize % held.len()];
+        let a = s.on(answer(1, c, 1, 1), ms(1));
+        assert!(assigns(&a).iter().all(|x| x.0 != c.0), "not to itself");
+        let b = join_at(&mut s, 2, 2, 0b1111, ms(2));
+        let check = b.iter().find_map(|x| match x {
+            Action::Assign { chunk, kernel, .. } if *chunk == c.0 => Some(*kernel),
+            _ => None,
+        });
+        assert_eq!(check, Some(Some(3)), "chunk {}: {b:?}", c.0);
+    }
 }

@@ -26,6 +26,10 @@
 //! - A failed handshake (either side's token missing or wrong, an Error `Unauthorized`):
 //!   retried every [`Backoff`] cap (5 s) with a warning at attempts 1, 2, 4, ...; an
 //!   operator may fix the token file meanwhile. With `once`: [`WorkerError::Unauthorized`].
+//! - Error `Quarantined` (a result of this worker lost a vote; the master refuses it for
+//!   the rest of the job): [`WorkerError::Quarantined`] (the program exits 3, which the
+//!   systemd unit does not restart on), unless `keep_trying`: then it is retried every
+//!   [`Backoff`] cap, for a master whose next job will take it again.
 
 mod outbox;
 mod pool;
@@ -77,6 +81,9 @@ pub struct WorkerConfig {
     /// Memory budget in MiB for all compute threads together; `None` for the default
     /// from the machine's RAM and the thread count ([`crate::kernel::Memory`]).
     pub memory: Option<u64>,
+    /// Keep reconnecting (at the backoff's cap) when the master quarantined this
+    /// worker, instead of returning [`WorkerError::Quarantined`].
+    pub keep_trying: bool,
 }
 
 /// Why a worker stopped without finishing a job.
@@ -96,6 +103,17 @@ pub enum WorkerError {
     },
     /// `once` was asked and the handshake failed (a token missing or wrong on one side).
     Unauthorized { master: String, message: String },
+    /// The master quarantined this worker for the job: a result of it disagreed with
+    /// the majority of the workers that computed the same chunk. Retrying cannot help
+    /// until the job ends (the master refuses this name and address).
+    Quarantined { master: String, message: String },
+}
+
+impl WorkerError {
+    /// Whether this is [`WorkerError::Quarantined`] (the program exits 3 on it).
+    pub fn is_quarantined(&self) -> bool {
+        matches!(self, WorkerError::Quarantined { .. })
+    }
 }
 
 impl fmt::Display for WorkerError {
@@ -118,6 +136,12 @@ impl fmt::Display for WorkerError {
             WorkerError::Unauthorized { master, message } => {
                 write!(f, "master {master}: authentication failed: {message}")
             }
+            WorkerError::Quarantined { master, message } => write!(
+                f,
+                "master {master} quarantined this worker for the job: its results \
+                 disagreed with the majority of the workers that computed the same chunks \
+                 (check this machine's hardware and binary); the master said: {message}"
+            ),
         }
     }
 }
@@ -260,6 +284,7 @@ fn reconnect_loop(cfg: &WorkerConfig, pool: &Pool) -> Result<(), WorkerError> {
     let mut alone_since = Instant::now();
     let mut failures = 0u64;
     let mut auth_failures = 0u64;
+    let mut refusals = 0u64;
     loop {
         let outcome = session::run(cfg, pool, &mut backoff);
         // Whatever is queued or computing belongs to the connection that ended: the
@@ -310,6 +335,26 @@ fn reconnect_loop(cfg: &WorkerConfig, pool: &Pool) -> Result<(), WorkerError> {
                         "worker: master {}: authentication failed: {message}; attempt \
                          {auth_failures}, retrying every {} s until the token is fixed \
                          (logged at attempts 1, 2, 4, 8, ...)",
+                        cfg.master,
+                        Backoff::CAP.as_secs()
+                    );
+                }
+                backoff.saturate();
+                None
+            }
+            End::Quarantined(message) => {
+                if !cfg.keep_trying {
+                    return Err(WorkerError::Quarantined {
+                        master: cfg.master.clone(),
+                        message,
+                    });
+                }
+                refusals += 1;
+                if logs_attempt(refusals) {
+                    warn!(
+                        "worker: master {} quarantined this worker: {message}; attempt \
+                         {refusals}, retrying every {} s (--keep-trying; logged at attempts \
+                         1, 2, 4, 8, ...)",
                         cfg.master,
                         Backoff::CAP.as_secs()
                     );

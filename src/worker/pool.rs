@@ -68,6 +68,13 @@ pub struct Pool {
 
 impl Pool {
     pub fn new(threads: u32, memory: Memory) -> Pool {
+        if fault::faulty_presieve() {
+            warn!(
+                "worker: {} is set: this worker's presieve kernel drops a prime from \
+                 every chunk (a test of the master's votes); its results will be outvoted",
+                fault::FAULTY_PRESIEVE_ENV
+            );
+        }
         let pool = Pool::without_threads(memory);
         pool.resize(threads);
         pool
@@ -220,6 +227,7 @@ fn kernel_kind(code: u8) -> Option<KernelKind> {
     match code {
         wire::kernel_code::SIEVE => Some(KernelKind::Sieve),
         wire::kernel_code::TRIAL => Some(KernelKind::Trial),
+        wire::kernel_code::PRESIEVE => Some(KernelKind::Presieve),
         _ => None,
     }
 }
@@ -232,6 +240,7 @@ struct Kernels {
     auto: Option<Kernel>,
     sieve: Option<Kernel>,
     trial: Option<Kernel>,
+    presieve: Option<Kernel>,
 }
 
 impl Kernels {
@@ -240,6 +249,7 @@ impl Kernels {
             KernelKind::Auto => &mut self.auto,
             KernelKind::Sieve => &mut self.sieve,
             KernelKind::Trial => &mut self.trial,
+            KernelKind::Presieve => &mut self.presieve,
         };
         slot.get_or_insert_with(|| Kernel::with_budget(kind, memory))
     }
@@ -275,11 +285,12 @@ fn compute(shared: Arc<Shared>, index: u32) {
                 st = shared.wake.wait(st).unwrap_or_else(|p| p.into_inner());
             }
         };
-        let result = compute_chunk(
-            kernels.get(task.kernel, shared.memory),
-            task.mode,
-            &task.assign,
-        );
+        let kernel = kernels.get(task.kernel, shared.memory);
+        let result = if task.kernel == KernelKind::Presieve && fault::faulty_presieve() {
+            fault::compute_wrong(kernel, task.mode, &task.assign)
+        } else {
+            compute_chunk(kernel, task.mode, &task.assign)
+        };
         let (outbox, room) = {
             let mut st = lock(&shared);
             st.busy -= 1;
@@ -345,6 +356,48 @@ pub fn compute_chunk(kernel: &mut Kernel, mode: Mode, task: &wire::Assign) -> Ch
         digest,
         compute_us: began.elapsed().as_micros() as u64,
         gaps,
+    }
+}
+
+/// A fault injected for the process-level tests of the votes: with
+/// `PRIMECLUSTER_TEST_FAULTY_PRESIEVE=1`, the presieve kernel of a real worker binary
+/// drops the first prime of every chunk it computes (count and digest made to match),
+/// as a miscompiled or broken kernel on one machine would. Only builds with debug
+/// assertions (`cargo build`, `cargo test`) read the variable: a release binary has
+/// no such code, so it cannot be turned on by accident where results matter.
+mod fault {
+    use super::*;
+
+    pub const FAULTY_PRESIEVE_ENV: &str = "PRIMECLUSTER_TEST_FAULTY_PRESIEVE";
+
+    /// Whether the fault is on (read once per process).
+    pub fn faulty_presieve() -> bool {
+        if cfg!(debug_assertions) {
+            static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+            *ON.get_or_init(|| std::env::var_os(FAULTY_PRESIEVE_ENV).is_some_and(|v| v == "1"))
+        } else {
+            false
+        }
+    }
+
+    /// [`compute_chunk`] with the chunk's first prime left out.
+    pub fn compute_wrong(kernel: &mut Kernel, mode: Mode, task: &wire::Assign) -> ChunkResult {
+        let mut r = compute_chunk(kernel, mode, task);
+        match mode {
+            Mode::Count => r.count = r.count.saturating_sub(1),
+            Mode::Primes => {
+                let mut primes: Vec<u128> = Vec::new();
+                kernel.primes(task.start, task.stop, &mut primes);
+                let mut enc = GapEncoder::new(task.start);
+                for &p in primes.iter().skip(1) {
+                    enc.push(p);
+                }
+                r.count = enc.count();
+                r.gaps = enc.into_bytes();
+                r.digest = gaps::digest(&r.gaps);
+            }
+        }
+        r
     }
 }
 

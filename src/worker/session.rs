@@ -31,6 +31,13 @@ const KEEPALIVE_IDLE: Duration = Duration::from_secs(30);
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
 const KEEPALIVE_PROBES: i32 = 3;
 
+/// The kernel codes (bit i: code i) this worker's hello offers: auto, sieve, trial
+/// and presieve ([`wire::kernel_code`]).
+pub const OFFERED_KERNELS: u32 = 1 << wire::kernel_code::AUTO
+    | 1 << wire::kernel_code::SIEVE
+    | 1 << wire::kernel_code::TRIAL
+    | 1 << wire::kernel_code::PRESIEVE;
+
 /// How one connection ended.
 pub enum End {
     /// Shutdown `Done`: the job is complete.
@@ -42,6 +49,9 @@ pub enum End {
     /// The handshake failed (either side refused the other's token or lack of one):
     /// an operator error, retried slowly in case the operator fixes it.
     Unauthorized(String),
+    /// Error `Quarantined`: a result of this worker lost a vote, and the master
+    /// refuses it for the rest of the job (dropped now, refused at every hello).
+    Quarantined(String),
     /// The connection failed or ended without Shutdown, or the master refused a frame.
     Lost(io::Error),
 }
@@ -97,7 +107,9 @@ fn converse(cfg: &WorkerConfig, pool: &Pool, backoff: &mut Backoff, stream: &Tcp
             cores: cores(),
             threads: pool.load().0,
             arch: std::env::consts::ARCH.to_string(),
-            kernels: 0b111,
+            // Auto, sieve, trial and presieve: the master spreads the copies of a
+            // chunk over sieve and presieve when it asks for votes.
+            kernels: OFFERED_KERNELS,
             auth: handshake.hello_auth(),
         };
         // Before the sender thread exists, the network thread writes Hello itself;
@@ -270,6 +282,7 @@ fn error_end(code: ErrorCode, message: String) -> End {
     match code {
         ErrorCode::BadMagic | ErrorCode::BadVersion => End::Refused { code, message },
         ErrorCode::Unauthorized => End::Unauthorized(message),
+        ErrorCode::Quarantined => End::Quarantined(message),
         _ => End::Lost(protocol(format!("master reports {code}: {message}"))),
     }
 }

@@ -591,3 +591,42 @@ fn segment_bytes() -> u64 {
         128 << 10
     }
 }
+
+/// Windows carried over consecutive calls: many short calls in a row, across the
+/// squares of sieving primes just above the kept limit, so the open window must take
+/// in each new prime as a call's stop passes its square (else p^2 and p*q come out as
+/// primes), and across window ends (windows capped at 2 segments).
+#[test]
+fn sieve_window_carried_over_consecutive_calls() {
+    use primecluster::kernel::sieve::KEEP_LIMIT;
+    let mut sieve = Sieve::new().with_window_cap(2);
+    // Three consecutive primes above the kept limit: their squares are 2p+gap apart.
+    let p = next_prime(u128::from(KEEP_LIMIT) + 5000);
+    let q = next_prime(p + 1);
+    let mut rng = Rng::splitmix(71);
+    let mut start = p * p - 3000;
+    let end = q * q + 3000;
+    let mut calls = 0;
+    while start <= end {
+        // Mostly short calls (inside one byte up to a few thousand numbers), some that
+        // cross a segment so the window ends and reopens within the run.
+        let len = match rng.below(10) {
+            0 => 30 * segment_bytes() as u128 + u128::from(rng.below(100_000)),
+            _ => 1 + u128::from(rng.below(3000)),
+        };
+        let stop = start + len - 1;
+        let mut got = Vec::new();
+        sieve.primes(start as u64, stop as u64, &mut |b| got.extend_from_slice(b));
+        if len < 10_000 {
+            let got: Vec<u128> = got.iter().map(|&x| u128::from(x)).collect();
+            assert_eq!(got, reference_primes(start, stop), "{start}..={stop}");
+        } else {
+            // A fresh sieve sets up its own window for the call alone.
+            let want = Sieve::new().count(start as u64, stop as u64);
+            assert_eq!(got.len() as u64, want, "count {start}..={stop}");
+        }
+        calls += 1;
+        start = stop + 1;
+    }
+    assert!(calls > 50, "{calls} calls");
+}

@@ -185,7 +185,7 @@ impl Kernel {
             match self.kind {
                 KernelKind::Trial => self.trial.primes_u64(a, b, &mut f),
                 KernelKind::Presieve => self.presieve.primes_u64(a, b, &mut f),
-                _ if sieve::Sieve::worth(a, b) && self.sieve_fits(b) => {
+                _ if self.sieve.worth_here(a, b) && self.sieve_fits(b) => {
                     self.sieve.primes(a, b, &mut f)
                 }
                 _ => self.presieve.primes_u64(a, b, &mut f),
@@ -212,7 +212,7 @@ impl Kernel {
             n += match self.kind {
                 KernelKind::Trial => self.trial.count_u64(a, b),
                 KernelKind::Presieve => self.presieve.count_u64(a, b),
-                _ if sieve::Sieve::worth(a, b) && self.sieve_fits(b) => self.sieve.count(a, b),
+                _ if self.sieve.worth_here(a, b) && self.sieve_fits(b) => self.sieve.count(a, b),
                 _ => self.presieve.count_u64(a, b),
             };
         }

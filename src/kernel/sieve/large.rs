@@ -505,6 +505,9 @@ pub(super) struct Window {
     pub(super) buckets: Buckets,
     /// Byte index just past the window; no window is open while `pos >= end`.
     pub(super) end: u64,
+    /// Every sieving prime above the kept limit and up to this is set up (those with
+    /// a multiple in the window); a call with a higher stop adds the rest.
+    pub(super) root: u64,
     /// The shared table the window's primes came from.
     pub(super) table: Option<Arc<PrimeTable>>,
 }
@@ -514,6 +517,7 @@ impl Window {
         Window {
             buckets: Buckets::new(0),
             end: 0,
+            root: 0,
             table: None,
         }
     }

@@ -121,7 +121,7 @@ const MEDIUM_MAX: u64 = SEGMENT_BYTES as u64 / 4;
 /// Smallest kept prime crossed off one multiple at a time (`Buckets::cross_off_single`);
 /// smaller bucketed primes hit a segment several times and are looped over
 /// (`Buckets::cross_off`). primesieve's bound between EratMedium and EratBig.
-const BIG_MIN: u64 = SEGMENT_BYTES as u64 * 3;
+const BIG_MIN: u64 = SEGMENT_BYTES as u64;
 
 /// The kept limit for budgets whose share is below `SMALL_SHARE` (a Pi Zero's 64 MiB):
 /// 0.56 M primes, 4.5 MB.
@@ -144,6 +144,14 @@ const MAX_WINDOW_SEGMENTS: u64 = 1 << 12;
 const PAGE: usize = 2048;
 #[cfg(not(target_pointer_width = "64"))]
 const PAGE: usize = 128;
+
+/// A window reaches at least this many segments past its start (within the budget),
+/// even when its call ends sooner: the next call may continue it (32 MiB segments:
+/// 1e9 numbers, where a window's set-up is a small part of sieving it).
+const CARRY_SEGMENTS: u64 = 32;
+
+/// Byte index just past the byte holding 2^64 - 1.
+const BYTE_END: u64 = u64::MAX / 30 + 1;
 
 /// Largest stop the kept primes alone cover; above it windows of large primes start.
 pub const KEPT_STOP: u64 = (KEEP_LIMIT + 1) * (KEEP_LIMIT + 1) - 1;
@@ -276,12 +284,19 @@ impl Sieve {
     /// a range shorter than half their number is faster by pre-sieve + Miller–Rabin
     /// (tens of ns per number up there).
     pub fn worth(start: u64, stop: u64) -> bool {
+        stop - start >= Self::worth_len(stop)
+    }
+
+    /// The shortest range ending at `stop` that [`Sieve::worth`] takes (0 where no
+    /// window is needed): callers that cut a long range into slices make them at least
+    /// this long, so the first is sieved and the rest continue its window.
+    pub fn worth_len(stop: u64) -> u64 {
         let s = stop_root(stop);
         if s <= KEEP_LIMIT {
-            return true;
+            return 0;
         }
         let primes = pi_bound(s) - pi_bound(KEEP_LIMIT) * 0.9;
-        (stop - start) as f64 >= primes / 2.0
+        (primes / 2.0).ceil() as u64
     }
 
     /// Caps windows at `segs` segments (at least 1), so that tests can put many window
@@ -392,7 +407,15 @@ impl Sieve {
         // dispatcher asks `fits` first and takes another kernel there).
         let window_segs = self.window_segments(stop).unwrap_or(1).min(self.window_cap);
         let (first, last) = (start / 30, stop / 30);
-        self.window.close();
+        if self.continues(start) {
+            // A window left open by the last call goes on (consecutive calls, such as
+            // `primes` slices or a worker thread's adjacent chunks, set up each large
+            // prime once per window, not once per call), with any primes a higher stop
+            // needs added.
+            self.extend_window(stop);
+        } else {
+            self.window.close();
+        }
         match self.last_byte {
             // The call starts in the byte the last one ended in: reuse its value.
             Some(value) if first + 1 == self.pos => {
@@ -427,13 +450,62 @@ impl Sieve {
         self.sieve_range(start, stop, visit);
     }
 
-    /// Opens a window of up to `segs` segments at `pos` (never past byte `last`): sets up
-    /// every sieving prime above `KEEP_LIMIT` whose square is at most the window's
-    /// (and stop's byte's) last number and which has a multiple in the window.
+    /// Does a call from `start` continue where the last one ended (in its last byte or
+    /// just after it)? Then every offset is kept, an open window's too.
+    fn continues(&self, start: u64) -> bool {
+        let first = start / 30;
+        first == self.pos || (self.last_byte.is_some() && first + 1 == self.pos)
+    }
+
+    /// Is the sieve worth its set-up on `start..=stop` here: is the range long enough
+    /// ([`Sieve::worth`]), or does it continue the last call with its window open, so
+    /// that the large primes are set up already?
+    pub fn worth_here(&self, start: u64, stop: u64) -> bool {
+        Self::worth(start, stop) || (self.continues(start) && self.window.end > self.pos)
+    }
+
+    /// Adds to the open window the sieving primes a call up to `stop` needs beyond those
+    /// set up (their squares lie past everything sieved, so their first multiple is
+    /// the square).
+    fn extend_window(&mut self, stop: u64) {
+        let w = &mut self.window;
+        if w.end <= self.pos {
+            return;
+        }
+        let top = (u128::from(w.end) * 30 - 1).min(u128::from(stop / 30) * 30 + 29);
+        let root = (top.min(u128::from(u64::MAX)) as u64).isqrt();
+        let from = w.root.max(self.keep) + 1;
+        if root < from {
+            return;
+        }
+        let table = match &w.table {
+            Some(t) if t.limit() >= root => Arc::clone(t),
+            _ => shared_table(root),
+        };
+        let (low, end) = (self.pos * 30, w.end);
+        table.for_each_prime(from, root, |p| {
+            let (byte, class) = first_multiple210(p, (p * p).max(low));
+            if byte < end {
+                w.buckets.push(
+                    byte / SEGMENT_BYTES as u64,
+                    Wheeled::big(p, byte % SEGMENT_BYTES as u64, class),
+                );
+            }
+        });
+        w.root = root;
+        w.table = Some(table);
+    }
+
+    /// Opens a window of up to `segs` segments at `pos`: sets up every sieving prime
+    /// above `KEEP_LIMIT` whose square is at most the window's (and stop's byte's) last
+    /// number and which has a multiple in the window. The window reaches past the
+    /// call's last byte (up to `CARRY_SEGMENTS` segments), so that the next call, if it
+    /// continues this one, continues the window too.
     fn open_window(&mut self, segs: u64, last: u64, stop: u64) {
         let seg_bytes = SEGMENT_BYTES as u64;
         let base_seg = self.pos / seg_bytes;
-        let end = (last + 1).min((base_seg + segs) * seg_bytes);
+        let reach = (last + 1).max((base_seg + CARRY_SEGMENTS.min(segs)) * seg_bytes);
+        let end = reach.min((base_seg + segs) * seg_bytes).min(BYTE_END);
         let ring = (end - 1) / seg_bytes - base_seg + 2;
         let w = &mut self.window;
         w.close();
@@ -444,6 +516,7 @@ impl Sieve {
         // The window's last number, but within stop's byte.
         let top = (u128::from(end) * 30 - 1).min(u128::from(stop / 30) * 30 + 29);
         let root = (top.min(u128::from(u64::MAX)) as u64).isqrt();
+        w.root = root;
         if root <= self.keep {
             return;
         }

@@ -62,14 +62,15 @@ pub(super) struct Step210 {
     next: u8,
 }
 
-/// `Step210` by class of p mod 30 (bit order) and wheel-210 class of q.
-static STEPS210: [[Step210; 48]; 8] = {
+/// `Step210` by class of p mod 30 (bit order) and wheel-210 class of q; rows of 64
+/// (the last 16 unused) so that an entry's packed class bits index it with a shift.
+static STEPS210: [[Step210; 64]; 8] = {
     let mut t = [[Step210 {
         mask: 0,
         dq: 0,
         corr: 0,
         next: 0,
-    }; 48]; 8];
+    }; 64]; 8];
     let mut c = 0;
     while c < 8 {
         let r = WHEEL[c];
@@ -370,6 +371,9 @@ impl Buckets {
         let skip = (pos % SEGMENT_BYTES as u64) as usize;
         let end = skip + seg.len();
         let keep_below = end_byte.saturating_sub(seg_start);
+        if skip == 0 && end == SEGMENT_BYTES {
+            return self.cross_off_whole(seg, seg_no, keep_below);
+        }
         loop {
             let (filling, mut page) = self.detach(slot);
             let mut again =
@@ -392,6 +396,75 @@ impl Buckets {
             }
             if !again {
                 return;
+            }
+        }
+    }
+
+    /// `cross_off_single` for a whole aligned segment (the usual case): every entry of
+    /// its bucket hits it, and the bucket is drained until nothing is filed in it again.
+    fn cross_off_whole(&mut self, seg: &mut [u8], seg_no: u64, keep_below: u64) {
+        let slot = seg_no as usize & self.mask;
+        loop {
+            let (filling, mut page) = self.detach(slot);
+            if filling.is_empty() && page == 0 {
+                return;
+            }
+            self.cross_off_all(seg, filling.clone(), seg_no, keep_below);
+            if !filling.is_empty() {
+                self.free.push((filling.start / PAGE) as u32);
+            }
+            while page != 0 {
+                let p = page as usize;
+                self.cross_off_all(seg, p * PAGE..(p + 1) * PAGE, seg_no, keep_below);
+                page = self.link[p];
+                self.free.push(p as u32);
+            }
+        }
+    }
+
+    /// One multiple of each entry, all in `seg` (a whole segment); each is filed again
+    /// under its next multiple's segment unless that is at `keep_below` or past it.
+    #[inline(always)]
+    fn cross_off_all(
+        &mut self,
+        seg: &mut [u8],
+        entries: std::ops::Range<usize>,
+        seg_no: u64,
+        keep_below: u64,
+    ) {
+        assert!(entries.end <= self.arena.len() && seg.len() == SEGMENT_BYTES);
+        let mask = self.mask;
+        let seg_ptr = seg.as_mut_ptr();
+        let tail = self.tail.as_mut_ptr(); // new_page never moves `tail`
+        let mut arena = self.arena.as_mut_ptr();
+        for i in entries {
+            // SAFETY: i < arena.len() (asserted; the arena only grows); an offset is
+            // below SEGMENT_BYTES = seg.len() (it is taken % SEGMENT_BYTES when filed);
+            // the class index (p30_class & 7) << 6 | j is below 512 (j < 48); slot <=
+            // mask < tail.len(); a tail not at a page boundary lies inside an allocated
+            // page (`new_page` allocates whole pages). `arena` is fetched again after
+            // `new_page`, which may move it.
+            unsafe {
+                let w = *arena.add(i);
+                let mut off = (w.offset_wheel >> 6) as usize;
+                let k = ((w.p30_class & 7) << 6 | (w.offset_wheel & 63)) as usize;
+                let st = *STEPS210.as_ptr().cast::<Step210>().add(k);
+                *seg_ptr.add(off) &= st.mask;
+                off += (w.p30_class >> 3) as usize * st.dq as usize + st.corr as usize;
+                if off as u64 >= keep_below {
+                    continue;
+                }
+                let slot = (seg_no as usize + off / SEGMENT_BYTES) & mask;
+                let mut t = *tail.add(slot) as usize;
+                if t % PAGE == 0 {
+                    t = self.new_page(slot, t);
+                    arena = self.arena.as_mut_ptr();
+                }
+                *arena.add(t) = Wheeled {
+                    p30_class: w.p30_class,
+                    offset_wheel: ((off % SEGMENT_BYTES) as u32) << 6 | u32::from(st.next),
+                };
+                *tail.add(slot) = (t + 1) as u32;
             }
         }
     }
@@ -464,33 +537,44 @@ impl Buckets {
         keep_below: u64,
     ) {
         assert!(entries.end <= self.arena.len() && skip <= end && end - skip <= seg.len());
+        let mask = self.mask;
         let seg_ptr = seg.as_mut_ptr();
+        let tail = self.tail.as_mut_ptr(); // new_page never moves `tail`
+        let mut arena = self.arena.as_mut_ptr();
         for i in entries {
-            let w = self.arena[i];
-            let mut off = (w.offset_wheel >> 6) as usize;
-            let mut j = (w.offset_wheel & 63) as usize;
-            let p30 = (w.p30_class >> 3) as usize;
-            let steps = &STEPS210[(w.p30_class & 7) as usize];
-            while off < end {
-                debug_assert!(off >= skip);
-                // SAFETY: skip <= off < end (asserted: end - skip <= seg.len()); a
-                // bucket holds offsets in its segment from `pos` on, so off >= skip.
-                let st = unsafe { *steps.get_unchecked(j) };
-                unsafe { *seg_ptr.add(off - skip) &= st.mask };
-                off += p30 * st.dq as usize + st.corr as usize;
-                j = st.next as usize;
-            }
-            if off as u64 >= keep_below {
-                continue;
-            }
-            let offset_wheel = ((off % SEGMENT_BYTES) as u32) << 6 | j as u32;
-            self.push(
-                seg_no + (off / SEGMENT_BYTES) as u64,
-                Wheeled {
+            // SAFETY: as in `cross_off_all`; and skip <= off < end (asserted: end - skip
+            // <= seg.len()), as a bucket holds offsets in its segment from `pos` on.
+            unsafe {
+                let w = *arena.add(i);
+                let mut off = (w.offset_wheel >> 6) as usize;
+                let mut j = (w.offset_wheel & 63) as usize;
+                let p30 = (w.p30_class >> 3) as usize;
+                let steps = STEPS210
+                    .as_ptr()
+                    .cast::<Step210>()
+                    .add(((w.p30_class & 7) << 6) as usize);
+                while off < end {
+                    debug_assert!(off >= skip);
+                    let st = *steps.add(j);
+                    *seg_ptr.add(off - skip) &= st.mask;
+                    off += p30 * st.dq as usize + st.corr as usize;
+                    j = st.next as usize;
+                }
+                if off as u64 >= keep_below {
+                    continue;
+                }
+                let slot = (seg_no as usize + off / SEGMENT_BYTES) & mask;
+                let mut t = *tail.add(slot) as usize;
+                if t % PAGE == 0 {
+                    t = self.new_page(slot, t);
+                    arena = self.arena.as_mut_ptr();
+                }
+                *arena.add(t) = Wheeled {
                     p30_class: w.p30_class,
-                    offset_wheel,
-                },
-            );
+                    offset_wheel: ((off % SEGMENT_BYTES) as u32) << 6 | j as u32,
+                };
+                *tail.add(slot) = (t + 1) as u32;
+            }
         }
     }
 }

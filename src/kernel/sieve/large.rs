@@ -5,7 +5,7 @@
 //! (up to the kept limit) live in one ring for as long as the sieve; primes above it
 //! are set up per window from the shared table and dropped past the window, so a
 //! thread holds only those that hit its window. Also here: the window sizing from the
-//! memory budget (entries of a window of B bytes: about min(1, 8B/p) per prime p).
+//! memory budget (entries of a window of B bytes: about min(1, 48B/7p) per prime p).
 
 use super::*;
 
@@ -640,7 +640,7 @@ pub(super) fn fixed_bytes(keep: u64) -> u64 {
 }
 
 /// Bytes a window of `segs` segments holds at most, for sieving primes up to `s`:
-/// each prime above `KEEP_LIMIT` with a multiple in the window (about min(1, 8B/p) of
+/// each prime above `KEEP_LIMIT` with a multiple in the window (about min(1, 48B/7p) of
 /// them, B the window's bytes: a prime hits 8 times per p bytes) is one 8-byte entry,
 /// plus a part-filled page per bucket.
 pub(super) fn window_bytes(segs: u64, s: u64, k: u64) -> u64 {
@@ -651,7 +651,9 @@ pub(super) fn window_bytes(segs: u64, s: u64, k: u64) -> u64 {
 /// Entries a window of `bytes` bytes holds at most for sieving primes in `k..=s`
 /// (with a tenth to spare).
 pub(super) fn window_entries(bytes: u64, s: u64, k: u64) -> u64 {
-    let x = 8 * bytes;
+    // On the wheel of 210 a prime p hits 48 times per 7p bytes: primes up to x hit
+    // every window, a larger one with odds x/p.
+    let x = bytes * 48 / 7;
     let mut entries = 0.0;
     if x > k {
         entries += pi_bound(x.min(s)) - pi_bound(k) * 0.9;

@@ -63,7 +63,7 @@
 //! process's shared table of sieving primes ([`super::sieving_primes`]) just those
 //! with a multiple in the window, in a ring of buckets of its own; each is dropped
 //! once its next multiple is past the window. A window's length follows the kernel's
-//! share of the budget ([`Memory`]): its entries are about min(1, 8B/p) per prime p
+//! share of the budget ([`Memory`]): its entries are about min(1, 48B/7p) per prime p
 //! for a window of B bytes. `fits(stop)` says whether the table and one window fit;
 //! `worth(start, stop)` whether a range is long enough to pay for setting up every
 //! large prime (the dispatcher takes pre-sieve + Miller–Rabin otherwise).

@@ -27,20 +27,24 @@
 //! - medium primes (up to `MEDIUM_MAX`, a quarter segment): over the whole segment, one
 //!   loop per class of p mod 30 so masks and carries are constants, unrolled per turn
 //!   of the wheel (8 multiples at fixed distances, p bytes per turn).
-//! - big primes: primesieve's bucket sieve. Each waits in the bucket of the segment its
-//!   next multiple falls in, so a segment touches only the primes that hit it; buckets
-//!   are pages from a pool, so nothing is reallocated as they fill and drain.
+//! - big primes: primesieve's bucket sieve, on the wheel of 210 (48 multiples per 7p
+//!   bytes; multiples of 7 are pre-sieved). Each waits in the bucket of the segment its
+//!   next multiple falls in, so a segment touches only the primes that hit it. Buckets
+//!   are pages in one arena, on a ring of power-of-two length (a segment's bucket is
+//!   its number masked). Primes up to `BIG_MIN` (one segment) may hit a segment many
+//!   times and are looped over; larger ones cross off one multiple per entry and are
+//!   filed again, the segment's bucket drained until quiet (primesieve's EratBig: no
+//!   mispredicted loop exit per prime and segment).
 //!
-//! Thresholds were measured (counting 1e9 numbers at 1e12 and at 1e15): segments of
-//! 128 KiB..2 MiB, `MEDIUM_MAX` of 1/16..4 segments, `SMALL_MAX` of 1/8..1 block;
-//! 1 MiB, 1/4 and 1/4 were best. 32-bit targets (the Pis) get smaller segments and
-//! blocks, unmeasured.
+//! Thresholds were measured (counting 1e9 numbers at 1e12..1e17): segments of
+//! 256 KiB..2 MiB, `MEDIUM_MAX` of 1/16..3 segments, `BIG_MIN` of 1/4..8 segments,
+//! `SMALL_MAX` of 1/8..1 block; 1 MiB, 1/4, 1 and 1/4 were best or within noise.
+//! 32-bit targets (the Pis) get smaller segments and blocks, unmeasured.
 //!
-//! # Speed (one x86-64 core, shared machine; CPU seconds, same run as primesieve 11)
-//! Counting: [1e12, 1e12+1e10] 1.98 s vs `primesieve -t1 -c` 1.57 s (1.26x); in 5e7
-//! chunks on one instance 2.09 s; 1e9 numbers at 1e12 0.19 s vs 0.16, at 1e15 0.44
-//! vs 0.29, below 1e16 0.54 vs 0.36; [0, 1e9] 0.09 vs 0.06. Listing into the sink:
-//! 150 M primes/s at 1e12, 60 M/s at 1e15 (`tests/sieve_bench.rs`).
+//! # Speed (one x86-64 core, AMD EPYC, L2 1 MiB; CPU seconds, same run as primesieve 11)
+//! `primecluster bench`, counting 1e9 numbers from each height, ours / `primesieve -t1`:
+//! 1e9 0.8x, 1e12 0.9x, 1e15 1.2-1.3x, 1e16 1.2x, 1e17 1.1x, 1e18 0.9x, 1e19 1.0x,
+//! 2^64-1e9 0.9-1.1x (see the closing note of issue 9 for the table and memory).
 //!
 //! # State kept between calls
 //! A prime is set up (its first multiple found, one division) only when its square
@@ -62,8 +66,14 @@
 //! its range into windows of whole segments and, per window, sets up from the
 //! process's shared table of sieving primes ([`super::sieving_primes`]) just those
 //! with a multiple in the window, in a ring of buckets of its own; each is dropped
-//! once its next multiple is past the window. A window's length follows the kernel's
-//! share of the budget ([`Memory`]): its entries are about min(1, 48B/7p) per prime p
+//! once its next multiple is past the window. The set-up is one division-free pass
+//! per prime (`large::set_up_batch`, about 5 ns each: near 2^64 a window costs about
+//! 1 s, as much as sieving 3e8 numbers). A window reaches past its call (up to
+//! `CARRY_SEGMENTS`), and a call that continues the last one continues its window
+//! and adds the primes its higher stop needs, so consecutive short calls (`primes`
+//! slices, a worker thread's adjacent chunks) pay the set-up once per window. A
+//! window's length follows the kernel's share of the budget ([`Memory`]): its entries
+//! are about min(1, 48B/7p) per prime p
 //! for a window of B bytes. `fits(stop)` says whether the table and one window fit;
 //! `worth(start, stop)` whether a range is long enough to pay for setting up every
 //! large prime (the dispatcher takes pre-sieve + Miller–Rabin otherwise).

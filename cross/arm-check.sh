@@ -207,6 +207,7 @@ EMULATION_SKIP=(
     heavy_largest_prime_below_2_pow_64      # sieve_correctness, the same table
     sieve_window_boundaries                 # kernel_seams, many windows near 2^64
     sieve_window_carried_over_consecutive_calls # kernel_seams, 1.7 s native, windows near 1e15
+    sieve_short_forward_jumps_keep_the_window # kernel_seams, 5 s native, windows near 1e17
     memory_stays_within_budget              # sieve_correctness, heights up to 1e17
     decode_of_a_bad_file_leaves_no_output   # output_trust: runs the binary (no binfmt for ARM here)
     run_resume_at_the_top_and_from_nothing  # output_trust: runs the binary

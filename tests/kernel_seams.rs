@@ -630,3 +630,47 @@ fn sieve_window_carried_over_consecutive_calls() {
     }
     assert!(calls > 50, "{calls} calls");
 }
+
+/// Short forward jumps, as a worker thread makes when it skips its neighbour's chunk:
+/// the open window's primes and the kept bucketed primes are moved across the gap
+/// instead of set up again. Each call is checked against a fresh sieve (its own
+/// window, its own set-up) and, near its ends, against the reference; heights just
+/// past the kept limit's square and near 1e17, windows capped at 8 segments.
+#[test]
+fn sieve_short_forward_jumps_keep_the_window() {
+    use primecluster::kernel::sieve::KEEP_LIMIT;
+    let seg = 30 * segment_bytes() as u128;
+    let mut rng = Rng::splitmix(83);
+    for base in [
+        u128::from(KEEP_LIMIT * 3 / 2).pow(2),
+        100_000_000_000_000_000,
+    ] {
+        let mut sieve = Sieve::new().with_window_cap(8);
+        let mut start = base + u128::from(rng.below(1000));
+        for _ in 0..12 {
+            let len = 1 + u128::from(rng.below(2 * seg as u64));
+            let stop = start + len - 1;
+            let mut got = Vec::new();
+            sieve.primes(start as u64, stop as u64, &mut |b| got.extend_from_slice(b));
+            let want = Sieve::new().count(start as u64, stop as u64);
+            assert_eq!(got.len() as u64, want, "count {start}..={stop}");
+            let edge = |lo: u128, hi: u128| {
+                let near: Vec<u128> = got
+                    .iter()
+                    .map(|&p| u128::from(p))
+                    .filter(|p| (lo..=hi).contains(p))
+                    .collect();
+                assert_eq!(near, reference_primes(lo, hi), "{lo}..={hi}");
+            };
+            edge(start, (start + 2000).min(stop));
+            edge(stop.saturating_sub(2000).max(start), stop);
+            // The next call: adjacent, inside the same byte, or a gap of up to 3
+            // segments (another thread's chunk).
+            start = match rng.below(4) {
+                0 => stop + 1,
+                1 => stop,
+                _ => stop + 1 + u128::from(rng.below(3 * seg as u64)),
+            };
+        }
+    }
+}

@@ -400,6 +400,88 @@ impl Buckets {
         }
     }
 
+    /// `cross_off_entries` for a segment that starts at offset `skip` > 0 (a call began
+    /// inside it), with checked indexing: rare, and a broken invariant panics rather
+    /// than writes out of bounds.
+    fn cross_off_entries_checked(
+        &mut self,
+        seg: &mut [u8],
+        entries: std::ops::Range<usize>,
+        seg_no: u64,
+        skip: usize,
+        end: usize,
+        keep_below: u64,
+    ) {
+        for i in entries {
+            let w = self.arena[i];
+            let mut off = (w.offset_wheel >> 6) as usize;
+            let mut j = (w.offset_wheel & 63) as usize;
+            let p30 = (w.p30_class >> 3) as usize;
+            let steps = &STEPS210[(w.p30_class & 7) as usize];
+            while off < end {
+                let st = steps[j];
+                seg[off - skip] &= st.mask;
+                off += p30 * st.dq as usize + st.corr as usize;
+                j = st.next as usize;
+            }
+            if off as u64 >= keep_below {
+                continue;
+            }
+            self.push(
+                seg_no + (off / SEGMENT_BYTES) as u64,
+                Wheeled {
+                    p30_class: w.p30_class,
+                    offset_wheel: ((off % SEGMENT_BYTES) as u32) << 6 | j as u32,
+                },
+            );
+        }
+    }
+
+    /// Moves the entries of segment `seg_no`'s bucket past offset `upto` without
+    /// crossing anything off (a call jumped over them), filing each under its next
+    /// multiple's segment unless that is at or past byte `end_byte`.
+    pub(super) fn advance(&mut self, seg_no: u64, upto: usize, end_byte: u64) {
+        let slot = seg_no as usize & self.mask;
+        let keep_below = end_byte.saturating_sub(seg_no * SEGMENT_BYTES as u64);
+        let (filling, mut page) = self.detach(slot);
+        let mut ranges = vec![filling.clone()];
+        let mut pages = Vec::new();
+        while page != 0 {
+            let p = page as usize;
+            ranges.push(p * PAGE..(p + 1) * PAGE);
+            pages.push(page);
+            page = self.link[p];
+        }
+        for range in ranges {
+            for i in range {
+                let w = self.arena[i];
+                let mut off = (w.offset_wheel >> 6) as usize;
+                let mut j = (w.offset_wheel & 63) as usize;
+                let steps = &STEPS210[(w.p30_class & 7) as usize];
+                let p30 = (w.p30_class >> 3) as usize;
+                while off < upto {
+                    let st = steps[j];
+                    off += p30 * st.dq as usize + st.corr as usize;
+                    j = st.next as usize;
+                }
+                if off as u64 >= keep_below {
+                    continue;
+                }
+                self.push(
+                    seg_no + (off / SEGMENT_BYTES) as u64,
+                    Wheeled {
+                        p30_class: w.p30_class,
+                        offset_wheel: ((off % SEGMENT_BYTES) as u32) << 6 | j as u32,
+                    },
+                );
+            }
+        }
+        if !filling.is_empty() {
+            self.free.push((filling.start / PAGE) as u32);
+        }
+        self.free.extend(pages);
+    }
+
     /// `cross_off_single` for a whole aligned segment (the usual case): every entry of
     /// its bucket hits it, and the bucket is drained until nothing is filed in it again.
     fn cross_off_whole(&mut self, seg: &mut [u8], seg_no: u64, keep_below: u64) {
@@ -482,46 +564,30 @@ impl Buckets {
         end: usize,
         keep_below: u64,
     ) -> bool {
+        // Only the partial segments at a call's ends come here: checked indexing, so
+        // a broken invariant panics rather than writes out of bounds.
         let mut again = false;
-        assert!(entries.end <= self.arena.len() && skip <= end && end - skip <= seg.len());
-        let mask = self.mask;
-        let seg_ptr = seg.as_mut_ptr();
-        let mut arena = self.arena.as_mut_ptr();
         for i in entries {
-            // SAFETY: i < arena.len() (asserted, and the arena only grows); skip <= off <
-            // end, so off - skip < seg.len() (a bucket holds offsets in its segment from
-            // `pos` on); slot <= mask < tail.len(); a tail not at a page boundary lies
-            // inside an allocated page (`new_page` allocates whole pages), so t <
-            // arena.len(). `arena` is fetched again whenever `new_page` may move it.
-            unsafe {
-                let w = *arena.add(i);
-                let mut off = (w.offset_wheel >> 6) as usize;
-                let mut j = (w.offset_wheel & 63) as usize;
-                if off < end {
-                    debug_assert!(off >= skip);
-                    let st = *STEPS210
-                        .get_unchecked((w.p30_class & 7) as usize)
-                        .get_unchecked(j);
-                    *seg_ptr.add(off - skip) &= st.mask;
-                    off += (w.p30_class >> 3) as usize * st.dq as usize + st.corr as usize;
-                    j = st.next as usize;
-                    if off as u64 >= keep_below {
-                        continue;
-                    }
-                    again |= off < end;
+            let w = self.arena[i];
+            let mut off = (w.offset_wheel >> 6) as usize;
+            let mut j = (w.offset_wheel & 63) as usize;
+            if off < end {
+                let st = STEPS210[(w.p30_class & 7) as usize][j];
+                seg[off - skip] &= st.mask;
+                off += (w.p30_class >> 3) as usize * st.dq as usize + st.corr as usize;
+                j = st.next as usize;
+                if off as u64 >= keep_below {
+                    continue;
                 }
-                let slot = (seg_no as usize + off / SEGMENT_BYTES) & mask;
-                let mut t = *self.tail.get_unchecked(slot) as usize;
-                if t % PAGE == 0 {
-                    t = self.new_page(slot, t);
-                    arena = self.arena.as_mut_ptr();
-                }
-                *arena.add(t) = Wheeled {
+                again |= off < end;
+            }
+            self.push(
+                seg_no + (off / SEGMENT_BYTES) as u64,
+                Wheeled {
                     p30_class: w.p30_class,
                     offset_wheel: ((off % SEGMENT_BYTES) as u32) << 6 | j as u32,
-                };
-                *self.tail.get_unchecked_mut(slot) = (t + 1) as u32;
-            }
+                },
+            );
         }
         again
     }
@@ -536,14 +602,17 @@ impl Buckets {
         end: usize,
         keep_below: u64,
     ) {
-        assert!(entries.end <= self.arena.len() && skip <= end && end - skip <= seg.len());
+        if skip != 0 {
+            return self.cross_off_entries_checked(seg, entries, seg_no, skip, end, keep_below);
+        }
+        assert!(entries.end <= self.arena.len() && end <= seg.len());
         let mask = self.mask;
         let seg_ptr = seg.as_mut_ptr();
         let tail = self.tail.as_mut_ptr(); // new_page never moves `tail`
         let mut arena = self.arena.as_mut_ptr();
         for i in entries {
-            // SAFETY: as in `cross_off_all`; and skip <= off < end (asserted: end - skip
-            // <= seg.len()), as a bucket holds offsets in its segment from `pos` on.
+            // SAFETY: as in `cross_off_all`; and off < end <= seg.len() (asserted), skip
+            // being 0.
             unsafe {
                 let w = *arena.add(i);
                 let mut off = (w.offset_wheel >> 6) as usize;
@@ -554,9 +623,8 @@ impl Buckets {
                     .cast::<Step210>()
                     .add(((w.p30_class & 7) << 6) as usize);
                 while off < end {
-                    debug_assert!(off >= skip);
                     let st = *steps.add(j);
-                    *seg_ptr.add(off - skip) &= st.mask;
+                    *seg_ptr.add(off) &= st.mask;
                     off += p30 * st.dq as usize + st.corr as usize;
                     j = st.next as usize;
                 }

@@ -160,6 +160,10 @@ const PAGE: usize = 128;
 /// 1e9 numbers, where a window's set-up is a small part of sieving it).
 const CARRY_SEGMENTS: u64 = 32;
 
+/// A forward skip of at most this many segments moves the kept bucketed primes across
+/// it rather than finding each one's next multiple by a division.
+const SHORT_SKIP_SEGMENTS: u64 = 4;
+
 /// Byte index just past the byte holding 2^64 - 1.
 const BYTE_END: u64 = u64::MAX / 30 + 1;
 
@@ -423,6 +427,13 @@ impl Sieve {
             // prime once per window, not once per call), with any primes a higher stop
             // needs added.
             self.extend_window(stop);
+        } else if self.jumps_within_window(start, stop) {
+            // A short jump forward inside the open window (a worker thread's next
+            // chunk, past another thread's): moving the window's primes over the gap
+            // costs less than setting them all up again.
+            self.advance_window(first);
+            self.jump_to(first);
+            self.extend_window(stop);
         } else {
             self.window.close();
         }
@@ -468,10 +479,37 @@ impl Sieve {
     }
 
     /// Is the sieve worth its set-up on `start..=stop` here: is the range long enough
-    /// ([`Sieve::worth`]), or does it continue the last call with its window open, so
-    /// that the large primes are set up already?
+    /// ([`Sieve::worth`]), or does it continue the last call with its window open, or
+    /// jump a little forward inside it, so that the large primes are set up already?
     pub fn worth_here(&self, start: u64, stop: u64) -> bool {
-        Self::worth(start, stop) || (self.continues(start) && self.window.end > self.pos)
+        Self::worth(start, stop)
+            || (self.continues(start) && self.window.end > self.pos)
+            || self.jumps_within_window(start, stop)
+    }
+
+    /// Does a call on `start..=stop` start a little past the last one, inside its open
+    /// window? "A little": at most 4 times the call's length (or a segment), so moving
+    /// the window's primes across the gap (about what crossing them off there would
+    /// cost) stays cheaper than a new window's set-up.
+    fn jumps_within_window(&self, start: u64, stop: u64) -> bool {
+        let (first, last) = (start / 30, stop / 30);
+        let reach = 4 * (last - first + 1).max(SEGMENT_BYTES as u64);
+        first > self.pos && first < self.window.end && first - self.pos <= reach
+    }
+
+    /// Moves the open window's primes from `pos` to byte `to` (inside the window)
+    /// without crossing anything off.
+    fn advance_window(&mut self, to: u64) {
+        let seg = SEGMENT_BYTES as u64;
+        let w = &mut self.window;
+        for seg_no in self.pos / seg..=to / seg {
+            let upto = if seg_no == to / seg {
+                (to % seg) as usize
+            } else {
+                SEGMENT_BYTES
+            };
+            w.buckets.advance(seg_no, upto, w.end);
+        }
     }
 
     /// Adds to the open window the sieving primes a call up to `stop` needs beyond those
@@ -571,6 +609,7 @@ impl Sieve {
     /// chunks skip the other threads' chunks, so this is its usual case, and it spares
     /// making the primes again.
     fn skip_to(&mut self, pos: u64) {
+        let from = self.pos;
         self.pos = pos;
         self.last_byte = None;
         let low = pos * 30;
@@ -581,6 +620,21 @@ impl Sieve {
             let p = w.prime();
             let (byte, class) = first_multiple(p, low);
             *w = Wheeled::new(p, byte - pos, class);
+        }
+        let seg = SEGMENT_BYTES as u64;
+        if pos - from <= SHORT_SKIP_SEGMENTS * seg {
+            // A short skip: moving the bucketed primes across it costs less than one
+            // division each (a worker thread skipping its neighbour's chunk).
+            for seg_no in from / seg..=pos / seg {
+                let upto = if seg_no == pos / seg {
+                    (pos % seg) as usize
+                } else {
+                    SEGMENT_BYTES
+                };
+                self.buckets.advance(seg_no, upto, u64::MAX);
+                self.big.advance(seg_no, upto, u64::MAX);
+            }
+            return;
         }
         for buckets in [&mut self.buckets, &mut self.big] {
             for w in buckets.take_all() {

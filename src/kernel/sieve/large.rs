@@ -98,9 +98,9 @@ static STEPS210: [[Step210; 64]; 8] = {
 pub(super) fn first_multiple210(p: u64, lower: u64) -> (u64, usize) {
     let q_min = lower.div_ceil(p);
     let m = (q_min % 210) as usize;
-    let q = u128::from(q_min - m as u64) + u128::from(W210[NEXT210[m] as usize]);
+    let q = q_min - m as u64 + W210[NEXT210[m] as usize];
     // At most (2^64 - 1 + 210p) / 30 < 2^64.
-    ((u128::from(p) * q / 30) as u64, NEXT210[m] as usize)
+    (byte_of(p, q), NEXT210[m] as usize)
 }
 
 /// `first_multiple210(p, 30 * pos)` for p in 2^20..2^32 without an integer division: a
@@ -736,6 +736,35 @@ pub(super) fn window_entries(bytes: u64, s: u64, k: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `byte_of` (u64 only) against the u128 product, at random and extreme values.
+    #[test]
+    fn byte_of_matches_the_u128_product() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let check = |p: u64, q: u64| {
+            let want = u128::from(p) * u128::from(q) / 30;
+            if want <= u128::from(u64::MAX) {
+                assert_eq!(u128::from(byte_of(p, q)), want, "p {p} q {q}");
+            }
+        };
+        for _ in 0..100_000 {
+            let p = 7 + next() % (1 << 32);
+            let q = next() % (u64::MAX / p + 211);
+            check(p, q);
+        }
+        let p = 4_294_967_291; // the largest prime below 2^32
+        for q in [u64::MAX / p, u64::MAX / p + 1, u64::MAX / p + 209, 1, 0] {
+            check(p, q);
+        }
+        check(7, u64::MAX / 7);
+        check(7, u64::MAX);
+    }
 
     /// The division-free set-up against the plain one, at random primes and heights up
     /// to 2^64 and at the ends (multiples exactly at low, the top byte).

@@ -8,6 +8,7 @@
 //! memory budget (entries of a window of B bytes: about min(1, 48B/7p) per prime p).
 
 use super::*;
+use std::ops::Range;
 
 /// The residues prime to 210, ascending: bucketed primes cross off only multiples
 /// p*q with q prime to 2, 3, 5 and 7 (primesieve's EratBig wheel), 48 in 210 against 8
@@ -282,34 +283,31 @@ impl Buckets {
         page * PAGE
     }
 
-    /// Detaches bucket `slot`: its filling page's entries as an index range, and its
-    /// first full page (0: none). The caller frees the pages once read.
-    fn detach(&mut self, slot: usize) -> (std::ops::Range<usize>, u32) {
+    /// Detaches bucket `slot` and hands each run of its entries (an index range in
+    /// the arena) to `f`, freeing each page once `f` is done with it: entries `f` files
+    /// meanwhile may take freed pages, never one still being read.
+    #[inline(always)]
+    fn drain(&mut self, slot: usize, mut f: impl FnMut(&mut Self, Range<usize>)) {
         let t = std::mem::take(&mut self.tail[slot]) as usize;
-        let full = std::mem::take(&mut self.full[slot]);
-        let filling = if t == 0 {
-            0..0
-        } else {
-            (t - 1) / PAGE * PAGE..t
-        };
-        (filling, full)
+        let mut page = std::mem::take(&mut self.full[slot]) as usize;
+        if t != 0 {
+            let start = (t - 1) / PAGE * PAGE;
+            f(self, start..t);
+            self.free.push((start / PAGE) as u32);
+        }
+        while page != 0 {
+            f(self, page * PAGE..(page + 1) * PAGE);
+            let next = self.link[page] as usize;
+            self.free.push(page as u32);
+            page = next;
+        }
     }
 
     /// Every entry, leaving the ring empty (the pages are kept).
     pub(super) fn take_all(&mut self) -> Vec<Wheeled> {
         let mut all = Vec::new();
         for slot in 0..self.ring() {
-            let (filling, mut page) = self.detach(slot);
-            if !filling.is_empty() {
-                all.extend_from_slice(&self.arena[filling.clone()]);
-                self.free.push((filling.start / PAGE) as u32);
-            }
-            while page != 0 {
-                let p = page as usize;
-                all.extend_from_slice(&self.arena[p * PAGE..(p + 1) * PAGE]);
-                self.free.push(page);
-                page = self.link[p];
-            }
+            self.drain(slot, |b, run| all.extend_from_slice(&b.arena[run]));
         }
         all
     }
@@ -317,14 +315,7 @@ impl Buckets {
     /// Empties every bucket (after a jump), keeping the pages for reuse.
     pub(super) fn clear(&mut self) {
         for slot in 0..self.ring() {
-            let (filling, mut page) = self.detach(slot);
-            if !filling.is_empty() {
-                self.free.push((filling.start / PAGE) as u32);
-            }
-            while page != 0 {
-                self.free.push(page);
-                page = self.link[page as usize];
-            }
+            self.drain(slot, |_, _| {});
         }
     }
 
@@ -340,100 +331,39 @@ impl Buckets {
     pub(super) fn cross_off(&mut self, seg: &mut [u8], pos: u64, end_byte: u64) {
         let seg_no = pos / SEGMENT_BYTES as u64;
         let slot = seg_no as usize & self.mask;
-        let seg_start = seg_no * SEGMENT_BYTES as u64;
         // Offsets are from the aligned segment's start; `seg` may be only part of it.
         let skip = (pos % SEGMENT_BYTES as u64) as usize;
         let end = skip + seg.len();
         // Past this offset a next multiple is dropped (a window's end).
-        let keep_below = end_byte.saturating_sub(seg_start);
-        let (filling, mut page) = self.detach(slot);
-        self.cross_off_entries(seg, filling.clone(), seg_no, skip, end, keep_below);
-        if !filling.is_empty() {
-            self.free.push((filling.start / PAGE) as u32);
-        }
-        while page != 0 {
-            let p = page as usize;
-            self.cross_off_entries(seg, p * PAGE..(p + 1) * PAGE, seg_no, skip, end, keep_below);
-            page = self.link[p];
-            self.free.push(p as u32);
+        let keep_below = end_byte.saturating_sub(seg_no * SEGMENT_BYTES as u64);
+        if skip == 0 {
+            self.drain(slot, |b, run| {
+                b.walk::<UNCHECKED>(seg, run, seg_no, 0, end, keep_below)
+            });
+        } else {
+            // Only where a call began inside the segment: checked indexing, so that a
+            // broken invariant panics rather than writes out of bounds.
+            self.drain(slot, |b, run| {
+                b.walk::<CHECKED>(seg, run, seg_no, skip, end, keep_below)
+            });
         }
     }
 
     /// `cross_off` for primes that hit a segment about once or less (above
-    /// `BIG_MIN`), primesieve's EratBig way: each entry crosses off one multiple and is
-    /// filed again, even in this segment's own bucket, which is drained until nothing
-    /// in it hits `seg` any more. No loop per entry, so no mispredicted loop exit per
-    /// entry: that exit, once per prime per segment, was most of the time at 1e15.
+    /// `BIG_MIN`), primesieve's EratBig way on whole segments: each entry crosses off
+    /// one multiple and is filed again, even in this segment's own bucket, which is
+    /// drained until nothing is filed in it again. No loop per entry, so no
+    /// mispredicted loop exit per entry: that exit, once per prime per segment, was most
+    /// of the time at 1e15. A part of a segment (a call's ends) goes through `cross_off`.
     pub(super) fn cross_off_single(&mut self, seg: &mut [u8], pos: u64, end_byte: u64) {
+        if pos % SEGMENT_BYTES as u64 != 0 || seg.len() != SEGMENT_BYTES {
+            return self.cross_off(seg, pos, end_byte);
+        }
         let seg_no = pos / SEGMENT_BYTES as u64;
         let slot = seg_no as usize & self.mask;
-        let seg_start = seg_no * SEGMENT_BYTES as u64;
-        let skip = (pos % SEGMENT_BYTES as u64) as usize;
-        let end = skip + seg.len();
-        let keep_below = end_byte.saturating_sub(seg_start);
-        if skip == 0 && end == SEGMENT_BYTES {
-            return self.cross_off_whole(seg, seg_no, keep_below);
-        }
-        loop {
-            let (filling, mut page) = self.detach(slot);
-            let mut again =
-                self.cross_off_once(seg, filling.clone(), seg_no, skip, end, keep_below);
-            if !filling.is_empty() {
-                self.free.push((filling.start / PAGE) as u32);
-            }
-            while page != 0 {
-                let p = page as usize;
-                again |= self.cross_off_once(
-                    seg,
-                    p * PAGE..(p + 1) * PAGE,
-                    seg_no,
-                    skip,
-                    end,
-                    keep_below,
-                );
-                page = self.link[p];
-                self.free.push(p as u32);
-            }
-            if !again {
-                return;
-            }
-        }
-    }
-
-    /// `cross_off_entries` for a segment that starts at offset `skip` > 0 (a call began
-    /// inside it), with checked indexing: rare, and a broken invariant panics rather
-    /// than writes out of bounds.
-    fn cross_off_entries_checked(
-        &mut self,
-        seg: &mut [u8],
-        entries: std::ops::Range<usize>,
-        seg_no: u64,
-        skip: usize,
-        end: usize,
-        keep_below: u64,
-    ) {
-        for i in entries {
-            let w = self.arena[i];
-            let mut off = (w.offset_wheel >> 6) as usize;
-            let mut j = (w.offset_wheel & 63) as usize;
-            let p30 = (w.p30_class >> 3) as usize;
-            let steps = &STEPS210[(w.p30_class & 7) as usize];
-            while off < end {
-                let st = steps[j];
-                seg[off - skip] &= st.mask;
-                off += p30 * st.dq as usize + st.corr as usize;
-                j = st.next as usize;
-            }
-            if off as u64 >= keep_below {
-                continue;
-            }
-            self.push(
-                seg_no + (off / SEGMENT_BYTES) as u64,
-                Wheeled {
-                    p30_class: w.p30_class,
-                    offset_wheel: ((off % SEGMENT_BYTES) as u32) << 6 | j as u32,
-                },
-            );
+        let keep_below = end_byte.saturating_sub(pos);
+        while self.tail[slot] != 0 || self.full[slot] != 0 {
+            self.drain(slot, |b, run| b.cross_off_all(seg, run, seg_no, keep_below));
         }
     }
 
@@ -443,65 +373,9 @@ impl Buckets {
     pub(super) fn advance(&mut self, seg_no: u64, upto: usize, end_byte: u64) {
         let slot = seg_no as usize & self.mask;
         let keep_below = end_byte.saturating_sub(seg_no * SEGMENT_BYTES as u64);
-        let (filling, mut page) = self.detach(slot);
-        let mut ranges = vec![filling.clone()];
-        let mut pages = Vec::new();
-        while page != 0 {
-            let p = page as usize;
-            ranges.push(p * PAGE..(p + 1) * PAGE);
-            pages.push(page);
-            page = self.link[p];
-        }
-        for range in ranges {
-            for i in range {
-                let w = self.arena[i];
-                let mut off = (w.offset_wheel >> 6) as usize;
-                let mut j = (w.offset_wheel & 63) as usize;
-                let steps = &STEPS210[(w.p30_class & 7) as usize];
-                let p30 = (w.p30_class >> 3) as usize;
-                while off < upto {
-                    let st = steps[j];
-                    off += p30 * st.dq as usize + st.corr as usize;
-                    j = st.next as usize;
-                }
-                if off as u64 >= keep_below {
-                    continue;
-                }
-                self.push(
-                    seg_no + (off / SEGMENT_BYTES) as u64,
-                    Wheeled {
-                        p30_class: w.p30_class,
-                        offset_wheel: ((off % SEGMENT_BYTES) as u32) << 6 | j as u32,
-                    },
-                );
-            }
-        }
-        if !filling.is_empty() {
-            self.free.push((filling.start / PAGE) as u32);
-        }
-        self.free.extend(pages);
-    }
-
-    /// `cross_off_single` for a whole aligned segment (the usual case): every entry of
-    /// its bucket hits it, and the bucket is drained until nothing is filed in it again.
-    fn cross_off_whole(&mut self, seg: &mut [u8], seg_no: u64, keep_below: u64) {
-        let slot = seg_no as usize & self.mask;
-        loop {
-            let (filling, mut page) = self.detach(slot);
-            if filling.is_empty() && page == 0 {
-                return;
-            }
-            self.cross_off_all(seg, filling.clone(), seg_no, keep_below);
-            if !filling.is_empty() {
-                self.free.push((filling.start / PAGE) as u32);
-            }
-            while page != 0 {
-                let p = page as usize;
-                self.cross_off_all(seg, p * PAGE..(p + 1) * PAGE, seg_no, keep_below);
-                page = self.link[p];
-                self.free.push(p as u32);
-            }
-        }
+        self.drain(slot, |b, run| {
+            b.walk::<SKIP>(&mut [], run, seg_no, 0, upto, keep_below)
+        });
     }
 
     /// One multiple of each entry, all in `seg` (a whole segment); each is filed again
@@ -510,7 +384,7 @@ impl Buckets {
     fn cross_off_all(
         &mut self,
         seg: &mut [u8],
-        entries: std::ops::Range<usize>,
+        entries: Range<usize>,
         seg_no: u64,
         keep_below: u64,
     ) {
@@ -522,7 +396,7 @@ impl Buckets {
         for i in entries {
             // SAFETY: i < arena.len() (asserted; the arena only grows); an offset is
             // below SEGMENT_BYTES = seg.len() (it is taken % SEGMENT_BYTES when filed);
-            // the class index (p30_class & 7) << 6 | j is below 512 (j < 48); slot <=
+            // the class index (p30_class & 7) << 6 | j is below 512 (j < 64); slot <=
             // mask < tail.len(); a tail not at a page boundary lies inside an allocated
             // page (`new_page` allocates whole pages). `arena` is fetched again after
             // `new_page`, which may move it.
@@ -551,68 +425,28 @@ impl Buckets {
         }
     }
 
-    /// One multiple of each entry; says whether one was filed here again with another
-    /// multiple in `seg` (an entry past `seg`, when `seg` ends before its aligned
-    /// segment does, is filed here again untouched).
+    /// Steps each entry over every multiple below offset `end` (clearing it in `seg`,
+    /// whose first byte is offset `skip`, as `MODE` says), then files it under its next
+    /// multiple's segment unless that is at `keep_below` or past it.
     #[inline(always)]
-    fn cross_off_once(
+    fn walk<const MODE: u8>(
         &mut self,
         seg: &mut [u8],
-        entries: std::ops::Range<usize>,
-        seg_no: u64,
-        skip: usize,
-        end: usize,
-        keep_below: u64,
-    ) -> bool {
-        // Only the partial segments at a call's ends come here: checked indexing, so
-        // a broken invariant panics rather than writes out of bounds.
-        let mut again = false;
-        for i in entries {
-            let w = self.arena[i];
-            let mut off = (w.offset_wheel >> 6) as usize;
-            let mut j = (w.offset_wheel & 63) as usize;
-            if off < end {
-                let st = STEPS210[(w.p30_class & 7) as usize][j];
-                seg[off - skip] &= st.mask;
-                off += (w.p30_class >> 3) as usize * st.dq as usize + st.corr as usize;
-                j = st.next as usize;
-                if off as u64 >= keep_below {
-                    continue;
-                }
-                again |= off < end;
-            }
-            self.push(
-                seg_no + (off / SEGMENT_BYTES) as u64,
-                Wheeled {
-                    p30_class: w.p30_class,
-                    offset_wheel: ((off % SEGMENT_BYTES) as u32) << 6 | j as u32,
-                },
-            );
-        }
-        again
-    }
-
-    #[inline(always)]
-    fn cross_off_entries(
-        &mut self,
-        seg: &mut [u8],
-        entries: std::ops::Range<usize>,
+        entries: Range<usize>,
         seg_no: u64,
         skip: usize,
         end: usize,
         keep_below: u64,
     ) {
-        if skip != 0 {
-            return self.cross_off_entries_checked(seg, entries, seg_no, skip, end, keep_below);
-        }
-        assert!(entries.end <= self.arena.len() && end <= seg.len());
+        assert!(entries.end <= self.arena.len());
+        assert!(MODE != UNCHECKED || (skip == 0 && end <= seg.len()));
         let mask = self.mask;
         let seg_ptr = seg.as_mut_ptr();
         let tail = self.tail.as_mut_ptr(); // new_page never moves `tail`
         let mut arena = self.arena.as_mut_ptr();
         for i in entries {
-            // SAFETY: as in `cross_off_all`; and off < end <= seg.len() (asserted), skip
-            // being 0.
+            // SAFETY: as in `cross_off_all`; an UNCHECKED write is at off < end <=
+            // seg.len() (asserted), skip being 0.
             unsafe {
                 let w = *arena.add(i);
                 let mut off = (w.offset_wheel >> 6) as usize;
@@ -624,7 +458,11 @@ impl Buckets {
                     .add(((w.p30_class & 7) << 6) as usize);
                 while off < end {
                     let st = *steps.add(j);
-                    *seg_ptr.add(off) &= st.mask;
+                    match MODE {
+                        UNCHECKED => *seg_ptr.add(off) &= st.mask,
+                        CHECKED => seg[off - skip] &= st.mask,
+                        _ => {}
+                    }
                     off += p30 * st.dq as usize + st.corr as usize;
                     j = st.next as usize;
                 }
@@ -646,6 +484,12 @@ impl Buckets {
         }
     }
 }
+
+/// `Buckets::walk` modes: clear multiples without bounds checks (a segment from its
+/// start), with them (a segment from inside), or not at all (moving over a gap).
+const UNCHECKED: u8 = 0;
+const CHECKED: u8 = 1;
+const SKIP: u8 = 2;
 
 /// The sieving primes above `KEEP_LIMIT` that hit one window of segments: set up when
 /// the window opens (one division each, from the shared table), crossed off through

@@ -11,41 +11,10 @@ mod common;
 mod reference;
 
 use common::*;
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
-
-/// [`common::spawn`] with extra environment variables.
-fn spawn_env(name: &str, args: &[&str], env: &[(&str, &str)], stdout: Stdio) -> Proc {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args)
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(stdout)
-        .stderr(Stdio::piped());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().expect("start primecluster");
-    let err = child.stderr.take().expect("stderr piped");
-    let (tx, rx) = mpsc::channel();
-    let tag = name.to_string();
-    thread::spawn(move || {
-        for line in BufReader::new(err).lines().map_while(Result::ok) {
-            if std::env::var_os("PC_TEST_VERBOSE").is_some() {
-                eprintln!("[{tag}] {line}");
-            }
-            let _ = tx.send(line);
-        }
-    });
-    Proc {
-        child,
-        stderr_lines: Some(rx),
-        name: name.to_string(),
-    }
-}
 
 /// Waits up to `limit` for `p` to exit; returns its exit code and every stderr line.
 fn exit_of(p: &mut Proc, limit: Duration) -> (Option<i32>, Vec<String>) {

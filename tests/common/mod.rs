@@ -81,14 +81,21 @@ impl Drop for Proc {
 
 /// Starts the binary with `args`; stderr is read line by line in a thread.
 pub fn spawn(name: &str, args: &[&str], stdout: Stdio) -> Proc {
-    let mut child = Command::new(BIN)
-        .args(args)
+    spawn_env(name, args, &[], stdout)
+}
+
+/// [`spawn`] with extra environment variables.
+pub fn spawn_env(name: &str, args: &[&str], env: &[(&str, &str)], stdout: Stdio) -> Proc {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
         .env("RUST_LOG", "info")
         .stdin(Stdio::null())
         .stdout(stdout)
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start primecluster");
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("start primecluster");
     let err = child.stderr.take().expect("stderr piped");
     let (tx, rx) = mpsc::channel();
     let tag = name.to_string();

@@ -13,7 +13,7 @@ use std::ops::Range;
 /// The residues prime to 210, ascending: bucketed primes cross off only multiples
 /// p*q with q prime to 2, 3, 5 and 7 (primesieve's EratBig wheel), 48 in 210 against 8
 /// in 30, so a seventh fewer hits; multiples of 7 are already gone (pre-sieve).
-const W210: [u64; 48] = {
+pub(super) const W210: [u64; 48] = {
     let mut t = [0u64; 48];
     let (mut n, mut k) = (1u64, 0);
     while n < 210 {
@@ -57,15 +57,15 @@ const ADVANCE210: [u8; 210] = {
 /// go on in class `next`. 4 bytes, so an index is a shift.
 #[derive(Clone, Copy)]
 pub(super) struct Step210 {
-    mask: u8,
-    dq: u8,
-    corr: u8,
-    next: u8,
+    pub(super) mask: u8,
+    pub(super) dq: u8,
+    pub(super) corr: u8,
+    pub(super) next: u8,
 }
 
 /// `Step210` by class of p mod 30 (bit order) and wheel-210 class of q; rows of 64
 /// (the last 16 unused) so that an entry's packed class bits index it with a shift.
-static STEPS210: [[Step210; 64]; 8] = {
+pub(super) static STEPS210: [[Step210; 64]; 8] = {
     let mut t = [[Step210 {
         mask: 0,
         dq: 0,
@@ -139,14 +139,18 @@ fn multiple_from_quotient(p: u64, q: u64, pos: u64, low: u64) -> (u64, usize) {
 }
 
 /// Sets up the primes of `batch` (all in 2^20..2^32, each with p^2 at most the
-/// window's top) that have a multiple in bytes `..end` from byte `pos` on, in
-/// `buckets`; returns how many. This is a window's whole set-up cost: near 2^64 it runs
-/// for 200 million primes, so it is one tight loop over a batch from the table.
+/// window's top): writes down each one's multiples from byte `pos` to the window's
+/// end in `hits`; returns how many primes have one. This is a window's whole set-up
+/// cost: near 2^64 it runs for 200 million primes, so it is one tight loop over a
+/// batch from the table.
 #[inline(never)]
-pub(super) fn set_up_batch(batch: &[u64], pos: u64, end: u64, buckets: &mut Buckets) -> u64 {
+pub(super) fn set_up_batch(batch: &[u64], pos: u64, hits: &mut HitLists) -> u64 {
     const MAGIC: f64 = 6755399441055744.0; // 1.5 * 2^52, see first_multiple_window
     let low = pos * 30;
     let low_f = low as f64;
+    let end = hits.end();
+    // Numbers from `low` to the window's end.
+    let span = (end - pos) * 30;
     let mut set_up = 0;
     for batch in batch.chunks(256) {
         // The quotients first, in a loop of its own that the compiler vectorises (the
@@ -157,7 +161,20 @@ pub(super) fn set_up_batch(batch: &[u64], pos: u64, end: u64, buckets: &mut Buck
                 .to_bits()
                 .wrapping_sub(MAGIC.to_bits());
         }
-        for (&q, &p) in quotients.iter().zip(batch) {
+        // Which primes may hit the window: those whose least multiple from `low` on
+        // (any cofactor; the wheel only moves it further) is inside it, and those set up
+        // from their square. Most primes of a short window have no multiple in it, and
+        // this branch-free filter is all they cost.
+        let mut hitting = [0u8; 256];
+        let mut n = 0;
+        for (i, (&q, &p)) in quotients.iter().zip(batch).enumerate() {
+            let d = q.wrapping_mul(p).wrapping_sub(low) as i64;
+            let d0 = (d + (p as i64 & (d >> 63))) as u64;
+            hitting[n] = i as u8;
+            n += usize::from(d0 < span || p * p > low);
+        }
+        for &i in &hitting[..n] {
+            let (p, q) = (batch[i as usize], quotients[i as usize]);
             let (byte, class) = if p * p <= low {
                 multiple_from_quotient(p, q, pos, low)
             } else {
@@ -165,8 +182,7 @@ pub(super) fn set_up_batch(batch: &[u64], pos: u64, end: u64, buckets: &mut Buck
                 first_multiple210(p, p * p)
             };
             if byte < end {
-                let seg = byte / SEGMENT_BYTES as u64;
-                buckets.push(seg, Wheeled::big(p, byte % SEGMENT_BYTES as u64, class));
+                hits.push_prime(p, byte, class);
                 set_up += 1;
             }
         }
@@ -222,26 +238,6 @@ impl Buckets {
     /// Buckets in the ring.
     pub(super) fn ring(&self) -> usize {
         self.mask + 1
-    }
-
-    /// Empties the ring and makes it at least `ring` long, keeping the pages.
-    pub(super) fn reset(&mut self, ring: usize) {
-        self.clear();
-        let ring = ring.max(1).next_power_of_two();
-        if ring != self.ring() {
-            self.tail = vec![0; ring];
-            self.full = vec![0; ring];
-            self.mask = ring - 1;
-        }
-    }
-
-    /// Makes room for about `entries` entries in all (a window's estimate), so the
-    /// arena is not grown, and copied, while the window is set up.
-    pub(super) fn reserve(&mut self, entries: usize) {
-        let want = entries.div_ceil(PAGE) * PAGE;
-        if want > self.arena.capacity() {
-            self.arena.reserve_exact(want - self.arena.len());
-        }
     }
 
     /// Files `w` under the bucket of aligned segment number `seg`.
@@ -491,18 +487,18 @@ const UNCHECKED: u8 = 0;
 const CHECKED: u8 = 1;
 const SKIP: u8 = 2;
 
-/// The sieving primes above `KEEP_LIMIT` that hit one window of segments: set up when
-/// the window opens (one division each, from the shared table), crossed off through
-/// their own ring of buckets, and dropped once their next multiple is past the window.
-/// So a thread holds only the primes that hit its window, however far up it sieves,
-/// and the window's length follows the memory budget.
+/// The sieving primes above the kept limit that hit one window of segments: set up
+/// when the window opens (from the shared table), each of their multiples in the
+/// window written down in its block's hit list ([`HitLists`]). So a thread holds only
+/// the window's hits, however far up it sieves, and the window's length follows the
+/// memory budget.
 pub(super) struct Window {
-    /// One bucket per segment of the window, and one more.
-    pub(super) buckets: Buckets,
+    /// The window's hits, by 8 KiB block.
+    pub(super) hits: HitLists,
     /// Byte index just past the window; no window is open while `pos >= end`.
     pub(super) end: u64,
-    /// Every sieving prime above the kept limit and up to this is set up (those with
-    /// a multiple in the window); a call with a higher stop adds the rest.
+    /// Every sieving prime above the kept limit and up to this is set up (its hits in
+    /// the window written down); a call with a higher stop adds the rest.
     pub(super) root: u64,
     /// The shared table the window's primes came from.
     pub(super) table: Option<Arc<PrimeTable>>,
@@ -511,17 +507,16 @@ pub(super) struct Window {
 impl Window {
     pub(super) fn new() -> Self {
         Window {
-            buckets: Buckets::new(0),
+            hits: HitLists::new(),
             end: 0,
             root: 0,
             table: None,
         }
     }
 
-    /// Forgets the window (its primes are all past it when it was sieved through; after
-    /// a call ended early nothing may stay either).
+    /// Forgets the window (after a call ended early nothing may stay).
     pub(super) fn close(&mut self) {
-        self.buckets.clear();
+        self.hits.clear();
         self.end = 0;
     }
 }
@@ -551,30 +546,24 @@ pub(super) fn fixed_bytes(keep: u64) -> u64 {
     SEGMENT_BYTES as u64 + kept + kept / 8 + pages + out + (1 << 20)
 }
 
-/// Bytes a window of `segs` segments holds at most, for sieving primes up to `s`:
-/// each prime above `KEEP_LIMIT` with a multiple in the window (about min(1, 48B/7p) of
-/// them, B the window's bytes: a prime hits 8 times per p bytes) is one 8-byte entry,
-/// plus a part-filled page per bucket.
+/// Bytes a window of `segs` segments holds at most, for sieving primes up to `s`
+/// above the kept limit `k`: 2 bytes per hit, plus a part-filled page and the list
+/// heads per block.
 pub(super) fn window_bytes(segs: u64, s: u64, k: u64) -> u64 {
-    let ring = (segs + 2).next_power_of_two();
-    window_entries(segs * SEGMENT_BYTES as u64, s, k) * 8 + ring * (PAGE * 8) as u64
+    let bytes = segs * SEGMENT_BYTES as u64;
+    let blocks = bytes.div_ceil(HIT_BLOCK);
+    window_hits(bytes, s, k) * 2 + blocks * (HIT_PAGE as u64 * 2 + 8)
 }
 
-/// Entries a window of `bytes` bytes holds at most for sieving primes in `k..=s`
-/// (with a tenth to spare).
-pub(super) fn window_entries(bytes: u64, s: u64, k: u64) -> u64 {
-    // On the wheel of 210 a prime p hits 48 times per 7p bytes: primes up to x hit
-    // every window, a larger one with odds x/p.
-    let x = bytes * 48 / 7;
-    let mut entries = 0.0;
-    if x > k {
-        entries += pi_bound(x.min(s)) - pi_bound(k) * 0.9;
+/// Hits in a window of `bytes` bytes of the sieving primes in `k..=s` (with a tenth
+/// to spare): on the wheel of 210 a prime p hits 48 times per 7p bytes, and the sum of
+/// 1/p over the primes in k..=s is about ln(ln s / ln k) (Mertens).
+pub(super) fn window_hits(bytes: u64, s: u64, k: u64) -> u64 {
+    if s <= k {
+        return 0;
     }
-    if x < s {
-        let from = x.max(k) as f64;
-        entries += x as f64 * ((s as f64).ln() / from.ln()).ln();
-    }
-    (entries.max(0.0) * 1.1) as u64
+    let sum = ((s as f64).ln() / (k.max(2) as f64).ln()).ln();
+    (bytes as f64 * 48.0 / 7.0 * sum * 1.1) as u64
 }
 
 #[cfg(test)]

@@ -63,18 +63,19 @@
 //! Sieving primes up to `KEEP_LIMIT` (2^25; 2^22 on a small budget or 32-bit) are
 //! kept set up between calls as described above (8 bytes each, 16 MB). Larger ones,
 //! up to 2^32 near 2^64, are far too many to keep per thread (203 M), so a call cuts
-//! its range into windows of whole segments and, per window, sets up from the
-//! process's shared table of sieving primes ([`super::sieving_primes`]) just those
-//! with a multiple in the window, in a ring of buckets of its own; each is dropped
-//! once its next multiple is past the window. The set-up is one division-free pass
-//! per prime (`large::set_up_batch`, about 5 ns each: near 2^64 a window costs about
-//! 1 s, as much as sieving 3e8 numbers). A window reaches past its call (up to
-//! `CARRY_SEGMENTS`), and a call that continues the last one continues its window
-//! and adds the primes its higher stop needs, so consecutive short calls (`primes`
-//! slices, a worker thread's adjacent chunks) pay the set-up once per window. A
-//! window's length follows the kernel's share of the budget ([`Memory`]): its entries
-//! are about min(1, 48B/7p) per prime p
-//! for a window of B bytes. `fits(stop)` says whether the table and one window fit;
+//! its range into windows of whole segments. When a window opens, every such prime is
+//! taken from the process's shared table of sieving primes ([`super::sieving_primes`])
+//! and each of its multiples in the window written down as a 2-byte hit in the list
+//! of its 8 KiB block (`hits.rs`); a segment then clears its blocks' hits. Finding a
+//! prime's first multiple is one division-free pass (`large::set_up_batch`, about 5
+//! ns a prime), so a window costs about 1 s near 2^64 whatever its length, and its
+//! length is what the budget buys: 2 bytes per hit, about 48B/7p hits of each prime p
+//! for a window of B bytes ([`Memory`]; a Pi Zero's 64 MiB at 1e18 gets windows of 5
+//! segments, the default one window per 1e9 numbers). In a run of calls (`primes`
+//! slices, a worker thread's chunks) a window reaches past its call (up to
+//! `CARRY_SEGMENTS`), and a call that continues the last one continues its window and
+//! adds the primes its higher stop needs, so the set-up is paid once per window, not
+//! per call. `fits(stop)` says whether the table and one window fit;
 //! `worth(start, stop)` whether a range is long enough to pay for setting up every
 //! large prime (the dispatcher takes pre-sieve + Miller–Rabin otherwise).
 
@@ -84,6 +85,7 @@ use super::small::primes_up_to;
 use std::sync::{Arc, OnceLock};
 
 mod extract;
+mod hits;
 mod large;
 mod medium;
 mod presieve;
@@ -91,6 +93,7 @@ mod small;
 mod stream;
 
 use extract::*;
+use hits::*;
 use large::*;
 use medium::*;
 use presieve::*;
@@ -381,7 +384,7 @@ impl Sieve {
             + self.medium.capacity() * 8
             + self.buckets.heap_bytes()
             + self.big.heap_bytes()
-            + self.window.buckets.heap_bytes()
+            + self.window.hits.heap_bytes()
             + self.stream.base.capacity() * 8
             + self.stream.window.capacity()
             + self.out.capacity() * 8
@@ -432,6 +435,11 @@ impl Sieve {
         // dispatcher asks `fits` first and takes another kernel there).
         let window_segs = self.window_segments(stop).unwrap_or(1).min(self.window_cap);
         let (first, last) = (start / 30, stop / 30);
+        // A window reaches past this call's end only when calls come in a sequence
+        // (this one continues the last, or jumps a little forward): every hit of a
+        // window is written down when it opens, so reaching past a lone call would
+        // cost set-up for numbers nobody asks for.
+        let sequential = self.continues(start) || self.jumps_within_window(start, stop);
         if self.continues(start) {
             // A window left open by the last call goes on (consecutive calls, such as
             // `primes` slices or a worker thread's adjacent chunks, set up each large
@@ -463,7 +471,7 @@ impl Sieve {
             let to_boundary = SEGMENT_BYTES as u64 - from % SEGMENT_BYTES as u64;
             let len = (last - from + 1).min(to_boundary) as usize;
             if from >= self.window.end && stop_root(stop) > self.keep {
-                self.open_window(window_segs, last, stop);
+                self.open_window(window_segs, last, stop, sequential);
             }
             self.sieve_segment(len, stop);
             let seg = &mut self.segment[..len];
@@ -508,19 +516,10 @@ impl Sieve {
         first > self.pos && first < self.window.end && first - self.pos <= reach
     }
 
-    /// Moves the open window's primes from `pos` to byte `to` (inside the window)
-    /// without crossing anything off.
+    /// Moves the open window from `pos` to byte `to` (inside the window) without
+    /// crossing anything off: its hits are positions, so the lists passed are freed.
     fn advance_window(&mut self, to: u64) {
-        let seg = SEGMENT_BYTES as u64;
-        let w = &mut self.window;
-        for seg_no in self.pos / seg..=to / seg {
-            let upto = if seg_no == to / seg {
-                (to % seg) as usize
-            } else {
-                SEGMENT_BYTES
-            };
-            w.buckets.advance(seg_no, upto, w.end);
-        }
+        self.window.hits.advance(to);
     }
 
     /// Adds to the open window the sieving primes a call up to `stop` needs beyond those
@@ -541,15 +540,10 @@ impl Sieve {
             Some(t) if t.limit() >= root => Arc::clone(t),
             _ => shared_table(root),
         };
-        let (low, end) = (self.pos * 30, w.end);
+        let low = self.pos * 30;
         table.for_each_prime(from, root, |p| {
             let (byte, class) = first_multiple210(p, (p * p).max(low));
-            if byte < end {
-                w.buckets.push(
-                    byte / SEGMENT_BYTES as u64,
-                    Wheeled::big(p, byte % SEGMENT_BYTES as u64, class),
-                );
-            }
+            w.hits.push_prime(p, byte, class);
         });
         w.root = root;
         w.table = Some(table);
@@ -557,20 +551,24 @@ impl Sieve {
 
     /// Opens a window of up to `segs` segments at `pos`: sets up every sieving prime
     /// above `KEEP_LIMIT` whose square is at most the window's (and stop's byte's) last
-    /// number and which has a multiple in the window. The window reaches past the
-    /// call's last byte (up to `CARRY_SEGMENTS` segments), so that the next call, if it
-    /// continues this one, continues the window too.
-    fn open_window(&mut self, segs: u64, last: u64, stop: u64) {
+    /// number and which has a multiple in the window, writing down its hits. In a
+    /// `sequential` run of calls the window reaches past the call's last byte (up to
+    /// `CARRY_SEGMENTS` segments), so that the next call continues the window too.
+    fn open_window(&mut self, segs: u64, last: u64, stop: u64, sequential: bool) {
         let seg_bytes = SEGMENT_BYTES as u64;
         let base_seg = self.pos / seg_bytes;
-        let reach = (last + 1).max((base_seg + CARRY_SEGMENTS.min(segs)) * seg_bytes);
+        let carry = if sequential {
+            CARRY_SEGMENTS.min(segs)
+        } else {
+            0
+        };
+        let reach = (last + 1).max((base_seg + carry) * seg_bytes);
         let end = reach.min((base_seg + segs) * seg_bytes).min(BYTE_END);
-        let ring = (end - 1) / seg_bytes - base_seg + 2;
         let w = &mut self.window;
         w.close();
-        // The same pages, perhaps a new ring: the last window of a call is shorter, and
-        // its pages are reused rather than freed and made again.
-        w.buckets.reset(ring as usize);
+        // The same pages: the last window of a call is shorter, and its pages are
+        // reused rather than freed and made again.
+        w.hits.reset(base_seg * seg_bytes, end);
         w.end = end;
         // The window's last number, but within stop's byte.
         let top = (u128::from(end) * 30 - 1).min(u128::from(stop / 30) * 30 + 29);
@@ -579,22 +577,22 @@ impl Sieve {
         if root <= self.keep {
             return;
         }
-        w.buckets.reserve(
-            window_entries(end - self.pos, root, self.keep) as usize + w.buckets.ring() * PAGE,
-        );
+        let blocks = (end - base_seg * seg_bytes).div_ceil(HIT_BLOCK) as usize;
+        w.hits
+            .reserve(window_hits(end - self.pos, root, self.keep) as usize + blocks * HIT_PAGE);
         let table = match &w.table {
             Some(t) if t.limit() >= root => Arc::clone(t),
             _ => shared_table(root),
         };
-        let (pos, buckets) = (self.pos, &mut w.buckets);
+        let (pos, hits) = (self.pos, &mut w.hits);
         let began = std::time::Instant::now();
         let mut set_up = 0u64;
         table.for_each_batch(self.keep + 1, root, |batch| {
-            set_up += set_up_batch(batch, pos, end, buckets);
+            set_up += set_up_batch(batch, pos, hits);
         });
         log::debug!(
             "sieve: window of {} segments at byte {}: {set_up} primes up to {root} set up in {:.3} s",
-            ring - 1,
+            (end - self.pos).div_ceil(seg_bytes),
             self.pos,
             began.elapsed().as_secs_f64()
         );
@@ -688,9 +686,7 @@ impl Sieve {
         self.buckets.cross_off(seg, self.pos, u64::MAX);
         self.big.cross_off_single(seg, self.pos, u64::MAX);
         if self.pos < self.window.end {
-            self.window
-                .buckets
-                .cross_off_single(seg, self.pos, self.window.end);
+            self.window.hits.cross_off(seg, self.pos);
         }
         self.last_byte = Some(seg[len - 1]);
         self.pos += len as u64;

@@ -127,29 +127,36 @@ impl HitLists {
     /// first one).
     #[inline(always)]
     pub(super) fn push_prime(&mut self, p: u64, byte: u64, j: usize) {
+        assert!(byte >= self.base && j < 48);
         let c = BIT_OF[(p % 30) as usize] as usize;
         let p30 = p / 30;
         let steps: &[Step210; 64] = &STEPS210[c];
         let bits = &HIT_BIT[c];
         let (mut byte, mut j) = (byte, j);
-        while byte < self.end {
-            let rel = byte - self.base;
+        let (base, end) = (self.base, self.end);
+        let tail = self.tail.as_mut_ptr(); // new_page never moves `tail`
+        let mut arena = self.arena.as_mut_ptr();
+        while byte < end {
+            let rel = byte - base;
             let hit = ((rel & (HIT_BLOCK - 1)) as u16) << 3 | u16::from(bits[j]);
-            self.push((rel >> BLOCK_SHIFT) as usize, hit);
+            let block = (rel >> BLOCK_SHIFT) as usize;
+            // SAFETY: base <= byte < end, so block < (end - base).div_ceil(HIT_BLOCK) =
+            // tail.len() (`reset`); a tail not at a page boundary lies inside an
+            // allocated page (`new_page` allocates whole pages), and `arena` is fetched
+            // again after `new_page`, which may move it. j stays below 48 (`next`).
+            unsafe {
+                let mut t = *tail.add(block) as usize;
+                if t % HIT_PAGE == 0 {
+                    t = self.new_page(block, t);
+                    arena = self.arena.as_mut_ptr();
+                }
+                *arena.add(t) = hit;
+                *tail.add(block) = (t + 1) as u32;
+            }
             let st = steps[j];
             byte += p30 * u64::from(st.dq) + u64::from(st.corr);
             j = usize::from(st.next);
         }
-    }
-
-    #[inline(always)]
-    fn push(&mut self, block: usize, hit: u16) {
-        let mut t = self.tail[block] as usize;
-        if t % HIT_PAGE == 0 {
-            t = self.new_page(block, t);
-        }
-        self.arena[t] = hit;
-        self.tail[block] = (t + 1) as u32;
     }
 
     /// Gives `block` an empty page (its first, or after the full one ending at `t`)

@@ -126,16 +126,24 @@ fn first_multiple_window(p: u64, pos: u64, low: u64, low_f: f64) -> (u64, usize)
 }
 
 /// The rest of `first_multiple_window`, from `q`, low/p rounded.
-#[inline(always)]
+#[cfg(test)]
 fn multiple_from_quotient(p: u64, q: u64, pos: u64, low: u64) -> (u64, usize) {
+    let (d, class) = distance_from_quotient(p, q, low);
+    (pos + d / 30, usize::from(class))
+}
+
+/// From `q`, low/p rounded (see `first_multiple_window`): the distance from `low` to
+/// the least multiple p*q' >= low with q' prime to 210, and the wheel-210 class of q'.
+/// Branch-free, so that a loop of it over a batch has no mispredictions.
+#[inline(always)]
+fn distance_from_quotient(p: u64, q: u64, low: u64) -> (u64, u8) {
     // q*p - low is in (-p, p), so the wrapped difference read as i64 is exact.
     let d = q.wrapping_mul(p).wrapping_sub(low) as i64;
     let short = d >> 63; // -1 when q was floor(low/p) < low/p: one more
     let d0 = (d + (p as i64 & short)) as u64; // p*ceil(low/p) - low, in 0..p
     let q_min = q.wrapping_sub(short as u64);
     let m = (q_min % 210) as usize;
-    let d = d0 + u64::from(ADVANCE210[m]) * p;
-    (pos + d / 30, NEXT210[m] as usize)
+    (d0 + u64::from(ADVANCE210[m]) * p, NEXT210[m])
 }
 
 /// Sets up the primes of `batch` (all in 2^20..2^32, each with p^2 at most the
@@ -161,29 +169,33 @@ pub(super) fn set_up_batch(batch: &[u64], pos: u64, hits: &mut HitLists) -> u64 
                 .to_bits()
                 .wrapping_sub(MAGIC.to_bits());
         }
-        // Which primes may hit the window: those whose least multiple from `low` on
-        // (any cofactor; the wheel only moves it further) is inside it, and those set up
-        // from their square. Most primes of a short window have no multiple in it, and
-        // this branch-free filter is all they cost.
-        let mut hitting = [0u8; 256];
+        // The first multiple of each prime from `low` on, as a distance from `low`,
+        // and which primes hit the window: a loop without branches. Most primes of a
+        // short window have no multiple in it, and this is all they cost.
+        let mut hitting = [(0u8, 0u8); 256];
+        let mut dist = [0u64; 256];
         let mut n = 0;
+        // Primes ascend: unless the window starts below the last one's square (the
+        // range's first window only), every square is behind it.
+        let squares_behind = batch.last().is_some_and(|&p| p * p <= low);
         for (i, (&q, &p)) in quotients.iter().zip(batch).enumerate() {
-            let d = q.wrapping_mul(p).wrapping_sub(low) as i64;
-            let d0 = (d + (p as i64 & (d >> 63))) as u64;
-            hitting[n] = i as u8;
-            n += usize::from(d0 < span || p * p > low);
+            let (d, class) = distance_from_quotient(p, q, low);
+            hitting[n] = (i as u8, class);
+            dist[n] = d;
+            n += usize::from(d < span || (!squares_behind && p * p > low));
         }
-        for &i in &hitting[..n] {
-            let (p, q) = (batch[i as usize], quotients[i as usize]);
-            let (byte, class) = if p * p <= low {
-                multiple_from_quotient(p, q, pos, low)
+        for (&(i, class), &d) in hitting[..n].iter().zip(&dist[..n]) {
+            let p = batch[usize::from(i)];
+            if p * p <= low {
+                hits.push_prime(p, pos + d / 30, usize::from(class));
+                set_up += 1;
             } else {
                 // Only where the window starts below p^2 (the range's first window).
-                first_multiple210(p, p * p)
-            };
-            if byte < end {
-                hits.push_prime(p, byte, class);
-                set_up += 1;
+                let (byte, class) = first_multiple210(p, p * p);
+                if byte < end {
+                    hits.push_prime(p, byte, class);
+                    set_up += 1;
+                }
             }
         }
     }

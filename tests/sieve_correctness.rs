@@ -369,3 +369,62 @@ fn forward_skips_like_a_worker_thread() {
         }
     }
 }
+
+/// A small budget splits the large primes into two tiers of windows (the largest in
+/// longer windows, the rest in shorter ones that open more often). Consecutive calls of
+/// every length and short forward jumps, as a worker thread makes them, must give the
+/// counts a one-tier sieve gives for the same calls, and the exact primes (against
+/// Miller–Rabin) around every call's ends and every segment boundary, where windows of
+/// either tier open and close.
+#[test]
+fn two_tier_windows_on_a_small_budget() {
+    let start = 100_000_000_000_000_000u64;
+    let seg = 30 * (1u64 << 20);
+    let mut small = Sieve::with_memory(Memory::mib(24, 1));
+    let (split, segs) = small.window_plan_at(start + 20 * seg).expect("fits");
+    assert!(
+        split > 1 << 22 && segs[0] < segs[1],
+        "two tiers expected: split {split}, segments {segs:?}"
+    );
+    let mut one = Sieve::new();
+    assert_eq!(
+        one.window_plan_at(start + 20 * seg).map(|p| p.1[0]),
+        Some(1)
+    );
+    let mut rng = Rng::xorshift(4242);
+    let mut a = start + rng.below(1000);
+    let mut boundaries = Vec::new();
+    while a < start + 12 * seg {
+        let len = match rng.below(4) {
+            0 => 1 + rng.below(3000),
+            1 => 1 + rng.below(seg / 2),
+            _ => 1 + rng.below(2 * seg),
+        };
+        let b = a + len - 1;
+        let got = sieve_primes(&mut small, a, b);
+        assert_eq!(got.len() as u64, one.count(a, b), "count {a}..={b}");
+        let near = |lo: u64, hi: u64| {
+            let mine: Vec<u64> = got
+                .iter()
+                .copied()
+                .filter(|p| (lo..=hi).contains(p))
+                .collect();
+            assert_eq!(mine, reference(lo, hi), "{lo}..={hi} in call {a}..={b}");
+        };
+        near(a, (a + 1500).min(b));
+        near(b.saturating_sub(1500).max(a), b);
+        let mut s = a.div_ceil(seg) * seg;
+        while s <= b {
+            near(s.saturating_sub(600).max(a), (s + 600).min(b));
+            boundaries.push(s);
+            s += seg;
+        }
+        // Next: adjacent, in the same byte, or a short jump (another thread's chunk).
+        a = match rng.below(4) {
+            0 => b,
+            1 => b + 1 + rng.below(seg),
+            _ => b + 1,
+        };
+    }
+    assert!(boundaries.len() >= 8, "{boundaries:?}");
+}

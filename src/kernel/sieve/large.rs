@@ -509,6 +509,9 @@ pub(super) struct Window {
     pub(super) hits: HitLists,
     /// Byte index just past the window; no window is open while `pos >= end`.
     pub(super) end: u64,
+    /// The window holds the sieving primes above `lo` and up to `hi`.
+    pub(super) lo: u64,
+    pub(super) hi: u64,
     /// Every sieving prime above the kept limit and up to this is set up (its hits in
     /// the window written down); a call with a higher stop adds the rest.
     pub(super) root: u64,
@@ -521,6 +524,8 @@ impl Window {
         Window {
             hits: HitLists::new(),
             end: 0,
+            lo: 0,
+            hi: 0,
             root: 0,
             table: None,
         }
@@ -531,6 +536,33 @@ impl Window {
         self.hits.clear();
         self.end = 0;
     }
+}
+
+/// How a sieve windows its large primes for some stop: those up to `split` in windows
+/// of `segs[0]` segments, those above in windows of `segs[1]` (one tier when `split`
+/// is the kept limit).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Plan {
+    pub(super) split: u64,
+    pub(super) segs: [u64; 2],
+}
+
+/// The most segments (up to `MAX_WINDOW_SEGMENTS`) whose window's `bytes` fit in
+/// `free`; `None` when not even one does.
+pub(super) fn most_segments(free: u64, bytes: impl Fn(u64) -> u64) -> Option<u64> {
+    if bytes(1) > free {
+        return None;
+    }
+    let (mut lo, mut hi) = (1, MAX_WINDOW_SEGMENTS);
+    while lo < hi {
+        let mid = lo + (hi - lo).div_ceil(2);
+        if bytes(mid) <= free {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    Some(lo)
 }
 
 /// sqrt of the last number of stop's byte (every number of a sieved byte is sieved

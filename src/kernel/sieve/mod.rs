@@ -238,8 +238,11 @@ pub struct Sieve {
     buckets: Buckets,
     /// Sieving primes above `BIG_MIN` set up so far, up to `KEEP_LIMIT`.
     big: Buckets,
-    /// The primes above `KEEP_LIMIT` that hit the current window.
-    window: Window,
+    /// The windows of large primes: `windows[0]` for those up to the plan's split,
+    /// `windows[1]` for those above (see [`Plan`]).
+    windows: [Window; 2],
+    /// The last plan made, for the stop root it was made for.
+    plan: Option<(u64, Option<Plan>)>,
     /// The process's budget, which sizes the windows.
     memory: Memory,
     /// Most segments per window whatever the budget (tests force small windows).
@@ -291,7 +294,8 @@ impl Sieve {
             medium: Vec::new(),
             buckets: Buckets::new(ring_for(BIG_MIN.min(keep))),
             big: Buckets::new(ring_for(keep)),
-            window: Window::new(),
+            windows: [Window::new(), Window::new()],
+            plan: None,
             memory,
             window_cap: MAX_WINDOW_SEGMENTS,
             keep,
@@ -304,7 +308,11 @@ impl Sieve {
     /// its share after the shared table holds its fixed part and a window of at
     /// least one segment.
     pub fn fits(&self, stop: u64) -> bool {
-        self.window_segments(stop).is_some()
+        let s = stop_root(stop);
+        match self.free_for(s) {
+            Some(free) => s <= self.keep || window_bytes(1, s, self.keep) <= free,
+            None => false,
+        }
     }
 
     /// Is the sieve worth its set-up on `start..=stop`? Each window of a range above
@@ -340,40 +348,81 @@ impl Sieve {
         self.memory
     }
 
-    /// Segments per window of large primes at `stop` (for measurements), `None` when
-    /// the budget does not allow one.
-    pub fn window_segments_at(&self, stop: u64) -> Option<u64> {
-        self.window_segments(stop)
+    /// The split and segments per window of each tier for ranges up to `stop` (for
+    /// tests and measurements; see `Plan`).
+    #[doc(hidden)]
+    pub fn window_plan_at(&mut self, stop: u64) -> Option<(u64, [u64; 2])> {
+        self.plan_for(stop).map(|p| (p.split, p.segs))
     }
 
-    /// Segments per window of large primes for ranges up to `stop`, within this
-    /// sieve's share of the budget; `None` when not even one fits. Below `KEPT_STOP`
-    /// no window is needed and the answer is the largest.
-    fn window_segments(&self, stop: u64) -> Option<u64> {
+    /// How ranges up to `stop` are windowed within this sieve's share of the budget;
+    /// `None` when not even windows of one segment fit. Below `KEPT_STOP` no window is
+    /// needed. Kept for the last stop's root: calls come by the thousand.
+    fn plan_for(&mut self, stop: u64) -> Option<Plan> {
         let s = stop_root(stop);
-        let shared = if s > self.keep { table_bytes(s) } else { 0 };
-        let share = self.memory.share_after(shared)?;
-        let fixed = fixed_bytes(self.keep);
-        let free = share.checked_sub(fixed)?;
-        if s <= self.keep {
-            return Some(MAX_WINDOW_SEGMENTS);
-        }
-        let fits = |segs: u64| window_bytes(segs, s, self.keep) <= free;
-        if !fits(1) {
-            return None;
-        }
-        // The most segments that fit: each window sets up every large prime, so fewer,
-        // longer windows are faster.
-        let (mut lo, mut hi) = (1, MAX_WINDOW_SEGMENTS);
-        while lo < hi {
-            let mid = lo + (hi - lo).div_ceil(2);
-            if fits(mid) {
-                lo = mid;
-            } else {
-                hi = mid - 1;
+        match self.plan {
+            Some((root, plan)) if root == s => plan,
+            _ => {
+                let plan = self.make_plan(s);
+                self.plan = Some((s, plan));
+                plan
             }
         }
-        Some(lo)
+    }
+
+    /// This sieve's share of the budget left for windows, for sieving primes up to
+    /// `s`: after the shared table (when windows need it) and its fixed part.
+    fn free_for(&self, s: u64) -> Option<u64> {
+        let shared = if s > self.keep { table_bytes(s) } else { 0 };
+        let share = self.memory.share_after(shared)?;
+        share.checked_sub(fixed_bytes(self.keep))
+    }
+
+    /// The plan for sieving primes up to `s` (see `plan_for`).
+    fn make_plan(&self, s: u64) -> Option<Plan> {
+        let keep = self.keep;
+        let free = self.free_for(s)?;
+        if s <= keep {
+            return Some(Plan {
+                split: keep,
+                segs: [MAX_WINDOW_SEGMENTS; 2],
+            });
+        }
+        let one = most_segments(free, |segs| window_bytes(segs, s, keep))?;
+        let mut best = Plan {
+            split: keep,
+            segs: [1, one],
+        };
+        if one >= CARRY_SEGMENTS {
+            return Some(best);
+        }
+        // Windows shorter than a run of calls: each sets up every large prime again,
+        // so the primes that hit a window least (the largest: most of them, few hits
+        // each) get longer windows of their own, the rest shorter ones. The split and
+        // the budget's division between the two are chosen for the fewest set-ups per
+        // segment, trying splits at powers of two and the budget in sixteenths.
+        let primes = |lo: u64, hi: u64| pi_bound(hi) - pi_bound(lo) * 0.9;
+        let mut best_cost = primes(keep, s) / one as f64;
+        let mut split = (keep + 1).next_power_of_two();
+        while split < s {
+            for sixteenths in 1..16 {
+                let low_free = free / 16 * sixteenths;
+                let low = most_segments(low_free, |g| window_bytes(g, split, keep));
+                let high = most_segments(free - low_free, |g| window_bytes(g, s, split));
+                if let (Some(low), Some(high)) = (low, high) {
+                    let cost = primes(keep, split) / low as f64 + primes(split, s) / high as f64;
+                    if cost < best_cost {
+                        best_cost = cost;
+                        best = Plan {
+                            split,
+                            segs: [low, high],
+                        };
+                    }
+                }
+            }
+            split *= 2;
+        }
+        Some(best)
     }
 
     /// Bytes this instance holds on the heap now (for the memory-bound test).
@@ -384,7 +433,8 @@ impl Sieve {
             + self.medium.capacity() * 8
             + self.buckets.heap_bytes()
             + self.big.heap_bytes()
-            + self.window.hits.heap_bytes()
+            + self.windows[0].hits.heap_bytes()
+            + self.windows[1].hits.heap_bytes()
             + self.stream.base.capacity() * 8
             + self.stream.window.capacity()
             + self.out.capacity() * 8
@@ -433,7 +483,11 @@ impl Sieve {
     fn sieve_range(&mut self, start: u64, stop: u64, visit: &mut dyn FnMut(u64, &[u8])) {
         // Past the budget the windows are one segment: slow, but still right (the
         // dispatcher asks `fits` first and takes another kernel there).
-        let window_segs = self.window_segments(stop).unwrap_or(1).min(self.window_cap);
+        let plan = self.plan_for(stop).unwrap_or(Plan {
+            split: self.keep,
+            segs: [1, 1],
+        });
+        let segs = plan.segs.map(|g| g.min(self.window_cap));
         let (first, last) = (start / 30, stop / 30);
         // A window reaches past this call's end only when calls come in a sequence
         // (this one continues the last, or jumps a little forward): every hit of a
@@ -445,16 +499,16 @@ impl Sieve {
             // `primes` slices or a worker thread's adjacent chunks, set up each large
             // prime once per window, not once per call), with any primes a higher stop
             // needs added.
-            self.extend_window(stop);
+            self.extend_windows(stop);
         } else if self.jumps_within_window(start, stop) {
             // A short jump forward inside the open window (a worker thread's next
             // chunk, past another thread's): moving the window's primes over the gap
             // costs less than setting them all up again.
-            self.advance_window(first);
+            self.advance_windows(first);
             self.jump_to(first);
-            self.extend_window(stop);
+            self.extend_windows(stop);
         } else {
-            self.window.close();
+            self.windows.iter_mut().for_each(Window::close);
         }
         match self.last_byte {
             // The call starts in the byte the last one ended in: reuse its value.
@@ -470,8 +524,19 @@ impl Sieve {
             // Segments are aligned to multiples of SEGMENT_BYTES, as the buckets are.
             let to_boundary = SEGMENT_BYTES as u64 - from % SEGMENT_BYTES as u64;
             let len = (last - from + 1).min(to_boundary) as usize;
-            if from >= self.window.end && stop_root(stop) > self.keep {
-                self.open_window(window_segs, last, stop, sequential);
+            if stop_root(stop) > self.keep {
+                // The upper tier first: it fixes the split the lower one ends at.
+                if from >= self.windows[1].end {
+                    let lower = &mut self.windows[0];
+                    if lower.end > from && lower.hi != plan.split {
+                        lower.close();
+                    }
+                    self.open_window(1, plan.split, u64::MAX, segs[1], last, stop, sequential);
+                }
+                let split = self.windows[1].lo;
+                if from >= self.windows[0].end && split > self.keep {
+                    self.open_window(0, self.keep, split, segs[0], last, stop, sequential);
+                }
             }
             self.sieve_segment(len, stop);
             let seg = &mut self.segment[..len];
@@ -502,7 +567,7 @@ impl Sieve {
     /// jump a little forward inside it, so that the large primes are set up already?
     pub fn worth_here(&self, start: u64, stop: u64) -> bool {
         Self::worth(start, stop)
-            || (self.continues(start) && self.window.end > self.pos)
+            || (self.continues(start) && self.windows[1].end > self.pos)
             || self.jumps_within_window(start, stop)
     }
 
@@ -513,48 +578,67 @@ impl Sieve {
     fn jumps_within_window(&self, start: u64, stop: u64) -> bool {
         let (first, last) = (start / 30, stop / 30);
         let reach = 4 * (last - first + 1).max(SEGMENT_BYTES as u64);
-        first > self.pos && first < self.window.end && first - self.pos <= reach
+        first > self.pos && first < self.windows[1].end && first - self.pos <= reach
     }
 
-    /// Moves the open window from `pos` to byte `to` (inside the window) without
-    /// crossing anything off: its hits are positions, so the lists passed are freed.
-    fn advance_window(&mut self, to: u64) {
-        self.window.hits.advance(to);
-    }
-
-    /// Adds to the open window the sieving primes a call up to `stop` needs beyond those
-    /// set up (their squares lie past everything sieved, so their first multiple is
-    /// the square).
-    fn extend_window(&mut self, stop: u64) {
-        let w = &mut self.window;
-        if w.end <= self.pos {
-            return;
+    /// Moves the open windows from `pos` to byte `to` without crossing anything off:
+    /// their hits are positions, so the lists passed are freed. A window that ends
+    /// before `to` is closed (it opens again there).
+    fn advance_windows(&mut self, to: u64) {
+        for w in &mut self.windows {
+            if to < w.end {
+                w.hits.advance(to);
+            } else {
+                w.close();
+            }
         }
-        let top = (u128::from(w.end) * 30 - 1).min(u128::from(stop / 30) * 30 + 29);
-        let root = (top.min(u128::from(u64::MAX)) as u64).isqrt();
-        let from = w.root.max(self.keep) + 1;
-        if root < from {
-            return;
-        }
-        let table = match &w.table {
-            Some(t) if t.limit() >= root => Arc::clone(t),
-            _ => shared_table(root),
-        };
-        let low = self.pos * 30;
-        table.for_each_prime(from, root, |p| {
-            let (byte, class) = first_multiple210(p, (p * p).max(low));
-            w.hits.push_prime(p, byte, class);
-        });
-        w.root = root;
-        w.table = Some(table);
     }
 
-    /// Opens a window of up to `segs` segments at `pos`: sets up every sieving prime
-    /// above `KEEP_LIMIT` whose square is at most the window's (and stop's byte's) last
-    /// number and which has a multiple in the window, writing down its hits. In a
+    /// Adds to the open windows the sieving primes a call up to `stop` needs beyond
+    /// those set up (their squares lie past everything sieved, so their first multiple
+    /// is the square).
+    fn extend_windows(&mut self, stop: u64) {
+        let (pos, keep) = (self.pos, self.keep);
+        for w in &mut self.windows {
+            if w.end <= pos {
+                continue;
+            }
+            let top = (u128::from(w.end) * 30 - 1).min(u128::from(stop / 30) * 30 + 29);
+            let root = (top.min(u128::from(u64::MAX)) as u64).isqrt().min(w.hi);
+            let from = w.root.max(w.lo).max(keep) + 1;
+            if root < from {
+                continue;
+            }
+            let table = match &w.table {
+                Some(t) if t.limit() >= root => Arc::clone(t),
+                _ => shared_table(root),
+            };
+            let low = pos * 30;
+            table.for_each_prime(from, root, |p| {
+                let (byte, class) = first_multiple210(p, (p * p).max(low));
+                w.hits.push_prime(p, byte, class);
+            });
+            w.root = root;
+            w.table = Some(table);
+        }
+    }
+
+    /// Opens window `tier` for the sieving primes in `lo + 1..=hi`, of up to `segs`
+    /// segments at `pos`: sets up each one whose square is at most the window's (and
+    /// stop's byte's) last number, writing down its hits in the window. In a
     /// `sequential` run of calls the window reaches past the call's last byte (up to
     /// `CARRY_SEGMENTS` segments), so that the next call continues the window too.
-    fn open_window(&mut self, segs: u64, last: u64, stop: u64, sequential: bool) {
+    #[allow(clippy::too_many_arguments)]
+    fn open_window(
+        &mut self,
+        tier: usize,
+        lo: u64,
+        hi: u64,
+        segs: u64,
+        last: u64,
+        stop: u64,
+        sequential: bool,
+    ) {
         let seg_bytes = SEGMENT_BYTES as u64;
         let base_seg = self.pos / seg_bytes;
         let carry = if sequential {
@@ -564,22 +648,24 @@ impl Sieve {
         };
         let reach = (last + 1).max((base_seg + carry) * seg_bytes);
         let end = reach.min((base_seg + segs) * seg_bytes).min(BYTE_END);
-        let w = &mut self.window;
+        let w = &mut self.windows[tier];
         w.close();
         // The same pages: the last window of a call is shorter, and its pages are
         // reused rather than freed and made again.
         w.hits.reset(base_seg * seg_bytes, end);
         w.end = end;
+        w.lo = lo;
+        w.hi = hi;
         // The window's last number, but within stop's byte.
         let top = (u128::from(end) * 30 - 1).min(u128::from(stop / 30) * 30 + 29);
-        let root = (top.min(u128::from(u64::MAX)) as u64).isqrt();
+        let root = (top.min(u128::from(u64::MAX)) as u64).isqrt().min(hi);
         w.root = root;
-        if root <= self.keep {
+        if root <= lo {
             return;
         }
         let blocks = (end - base_seg * seg_bytes).div_ceil(HIT_BLOCK) as usize;
         w.hits
-            .reserve(window_hits(end - self.pos, root, self.keep) as usize + blocks * HIT_PAGE);
+            .reserve(window_hits(end - self.pos, root, lo) as usize + blocks * HIT_PAGE);
         let table = match &w.table {
             Some(t) if t.limit() >= root => Arc::clone(t),
             _ => shared_table(root),
@@ -587,13 +673,14 @@ impl Sieve {
         let (pos, hits) = (self.pos, &mut w.hits);
         let began = std::time::Instant::now();
         let mut set_up = 0u64;
-        table.for_each_batch(self.keep + 1, root, |batch| {
+        table.for_each_batch(lo + 1, root, |batch| {
             set_up += set_up_batch(batch, pos, hits);
         });
         log::debug!(
-            "sieve: window of {} segments at byte {}: {set_up} primes up to {root} set up in {:.3} s",
+            "sieve: window {tier} of {} segments at byte {}: {set_up} primes in {}..={root} set up in {:.3} s",
             (end - self.pos).div_ceil(seg_bytes),
             self.pos,
+            lo + 1,
             began.elapsed().as_secs_f64()
         );
         w.table = Some(table);
@@ -685,8 +772,10 @@ impl Sieve {
         cross_off_medium(seg, &mut self.medium);
         self.buckets.cross_off(seg, self.pos, u64::MAX);
         self.big.cross_off_single(seg, self.pos, u64::MAX);
-        if self.pos < self.window.end {
-            self.window.hits.cross_off(seg, self.pos);
+        for w in &mut self.windows {
+            if self.pos < w.end {
+                w.hits.cross_off(seg, self.pos);
+            }
         }
         self.last_byte = Some(seg[len - 1]);
         self.pos += len as u64;

@@ -146,6 +146,35 @@ fn distance_from_quotient(p: u64, q: u64, low: u64) -> (u64, u8) {
     (d0 + u64::from(ADVANCE210[m]) * p, NEXT210[m])
 }
 
+/// Writes down, in `hitting` (index, wheel-210 class) and `dist` (distance from
+/// `low`), the primes of `batch` whose first multiple from `low` on is within `span`,
+/// and (with `SQUARES`) those whose square is past `low`; returns how many. One loop
+/// without branches: most primes of a short window have no multiple in it, and this is
+/// all they cost.
+#[inline(always)]
+fn pick_hitting<const SQUARES: bool>(
+    batch: &[u64],
+    quotients: &[u64; 256],
+    low: u64,
+    span: u64,
+    hitting: &mut [(u8, u8); 256],
+    dist: &mut [u64; 256],
+) -> usize {
+    let mut n = 0;
+    for (i, (&q, &p)) in quotients.iter().zip(batch).enumerate() {
+        let (d, class) = distance_from_quotient(p, q, low);
+        hitting[n & 255] = (i as u8, class);
+        dist[n & 255] = d;
+        let pick = if SQUARES {
+            d < span || p * p > low
+        } else {
+            d < span
+        };
+        n += usize::from(pick);
+    }
+    n
+}
+
 /// Sets up the primes of `batch` (all in 2^20..2^32, each with p^2 at most the
 /// window's top): writes down each one's multiples from byte `pos` to the window's
 /// end in `hits`; returns how many primes have one. This is a window's whole set-up
@@ -174,16 +203,14 @@ pub(super) fn set_up_batch(batch: &[u64], pos: u64, hits: &mut HitLists) -> u64 
         // short window have no multiple in it, and this is all they cost.
         let mut hitting = [(0u8, 0u8); 256];
         let mut dist = [0u64; 256];
-        let mut n = 0;
         // Primes ascend: unless the window starts below the last one's square (the
-        // range's first window only), every square is behind it.
-        let squares_behind = batch.last().is_some_and(|&p| p * p <= low);
-        for (i, (&q, &p)) in quotients.iter().zip(batch).enumerate() {
-            let (d, class) = distance_from_quotient(p, q, low);
-            hitting[n] = (i as u8, class);
-            dist[n] = d;
-            n += usize::from(d < span || (!squares_behind && p * p > low));
-        }
+        // range's first window only), every square is behind it and need not be
+        // compared.
+        let n = if batch.last().is_some_and(|&p| p * p <= low) {
+            pick_hitting::<false>(batch, &quotients, low, span, &mut hitting, &mut dist)
+        } else {
+            pick_hitting::<true>(batch, &quotients, low, span, &mut hitting, &mut dist)
+        };
         for (&(i, class), &d) in hitting[..n].iter().zip(&dist[..n]) {
             let p = batch[usize::from(i)];
             if p * p <= low {

@@ -209,6 +209,7 @@ EMULATION_SKIP=(
     sieve_window_carried_over_consecutive_calls # kernel_seams, 1.7 s native, windows near 1e15
     sieve_short_forward_jumps_keep_the_window # kernel_seams, 5 s native, windows near 1e17
     memory_stays_within_budget              # sieve_correctness, heights up to 1e17
+    two_tier_windows_on_a_small_budget      # sieve_correctness, 1.6 s native, windows near 1e17
     decode_of_a_bad_file_leaves_no_output   # output_trust: runs the binary (no binfmt for ARM here)
     run_resume_at_the_top_and_from_nothing  # output_trust: runs the binary
 )

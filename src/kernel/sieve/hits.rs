@@ -23,10 +23,9 @@ use super::*;
 const BLOCK_SHIFT: u32 = 13;
 pub(super) const HIT_BLOCK: u64 = 1 << BLOCK_SHIFT;
 
-/// Hits per page.
-#[cfg(target_pointer_width = "64")]
-pub(super) const HIT_PAGE: usize = 1024;
-#[cfg(not(target_pointer_width = "64"))]
+/// Hits per page: each block has one part-filled page, and a window has a block per 8
+/// KiB, so pages are small (256 against 1024 made windows on 64 MiB 7% longer and the
+/// sieve 10% faster at 1e18).
 pub(super) const HIT_PAGE: usize = 256;
 
 /// The bit of p*q within its byte, by class of p mod 30 and wheel-210 class of q (the

@@ -299,7 +299,10 @@ tc_env() {
     if [ "$name" = armv6 ]; then
         # Debian has no armel std: build it from rust-web-src (same version as rustc).
         export RUSTC_BOOTSTRAP=1
-        TC_CARGO_ARGS+=("-Zbuild-std=std,panic_abort")
+        # Without std's "backtrace" feature (gimli, addr2line, miniz: about 100 KB of
+        # the 2 MiB budget): a panic still prints its message, RUST_BACKTRACE shows no
+        # symbolised frames on this target.
+        TC_CARGO_ARGS+=("-Zbuild-std=std,panic_abort" "-Zbuild-std-features=panic-unwind")
     fi
 }
 

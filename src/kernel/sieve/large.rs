@@ -350,7 +350,7 @@ impl Buckets {
     }
 
     /// `cross_off` for primes that hit a segment about once or less (above
-    /// `BIG_MIN`), primesieve's EratBig way on whole segments: each entry crosses off
+    /// `MEDIUM_MAX`), primesieve's EratBig way on whole segments: each entry crosses off
     /// one multiple and is filed again, even in this segment's own bucket, which is
     /// drained until nothing is filed in it again. No loop per entry, so no
     /// mispredicted loop exit per entry: that exit, once per prime per segment, was most

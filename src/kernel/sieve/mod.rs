@@ -377,8 +377,7 @@ impl Sieve {
             + self.medium.capacity() * 8
             + self.big.heap_bytes()
             + self.window.buckets.heap_bytes()
-            + self.stream.base.capacity() * 8
-            + self.stream.window.capacity()
+            + self.stream.heap_bytes()
             + self.out.capacity() * 8
     }
 

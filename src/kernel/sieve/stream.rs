@@ -1,117 +1,76 @@
 //! The kept sieving primes (above `SMALL_MAX`, up to the kept limit), made on demand
-//! by a small odd-only segmented sieve: a prime is set up when its square comes in
-//! reach, so a call on small numbers never pays for primes it does not need. Larger
-//! sieving primes come from the process's shared table (`super::super::sieving_primes`).
+//! by a sieve of their own: a prime is set up when its square comes in reach, so a
+//! call on small numbers never pays for primes it does not need. Larger sieving primes
+//! come from the process's shared table (`super::super::sieving_primes`).
 
 use super::*;
 
-/// The primes above `SMALL_MAX` in ascending order, made on demand by a small odd-only
-/// segmented sieve: the sieve sets up each prime when its square comes in reach, so no
-/// table of all sieving primes is ever stored apart from their bucket entries.
+/// The primes above `SMALL_MAX` in ascending order, made a window at a time by an inner
+/// [`Sieve`] (the wheel of 30, pre-sieve and unrolled small primes), so no table of all
+/// sieving primes is ever stored apart from their bucket entries.
 ///
-/// Near 1e15 a call sets up 1.9 M primes from here, and making them was most of its
-/// 50 ms set-up: so a window starts from a pattern of the multiples of 3..=13 (44% of
-/// the crossings), is crossed off a byte per number (independent stores), and is then
-/// packed into bits, where `peek` finds the next prime a word at a time (a scan of
-/// bytes paid a mispredicted exit per prime).
+/// Near 1e15 a call sets up the 1.9 M primes up to 3.2e7 from here. A plain odd-only
+/// sieve of bools made them in 20 ms (most of the call's set-up; primesieve's whole
+/// set-up there takes 9 ms); the inner sieve, a few.
 pub(super) struct PrimeStream {
-    /// Odd primes from 17 up to 2^16, enough for every number below 2^32.
-    pub(super) base: Vec<u64>,
-    /// The odd numbers k = 2t + 1 for t in 0..`PATTERN_PERIOD`: prime to 3..=13?
-    pattern: Vec<bool>,
-    /// Odd numbers `lo, lo + 2, ...`: still prime? (crossed off here, then packed)
-    bytes: Vec<bool>,
-    /// `bytes` packed, a bit per odd number, read by `peek`.
-    pub(super) window: Vec<u64>,
-    pub(super) lo: u64,
-    /// Next odd number (index into the window's bits) to look at.
-    pub(super) i: usize,
+    /// Sieves the windows; made on first use, so that making a `Sieve` does not make
+    /// another. It never needs a stream of its own: the stream stops at the kept limit
+    /// (one window past it at most), whose square root is below `SMALL_MAX`.
+    sieve: Option<Box<Sieve>>,
+    /// The primes of the current window, ascending.
+    primes: Vec<u64>,
+    /// Index in `primes` of the next prime.
+    i: usize,
+    /// First number of the next window.
+    next: u64,
 }
 
-/// The primes whose multiples the pattern removes; every prime the stream gives is
-/// larger (the stream starts above `SMALL_MAX`).
-const PATTERN_PRIMES: [u64; 5] = [3, 5, 7, 11, 13];
-const PATTERN_PERIOD: usize = 3 * 5 * 7 * 11 * 13;
-const _: () = assert!(SMALL_MAX > 13);
+/// Most numbers per window: about 33 K primes near the kept limit, 256 KiB. Windows
+/// start smaller and grow with their start (a call on small numbers needs few primes).
+const WINDOW: u64 = 1 << 20;
 
-/// Odd numbers per window: 32 KiB of bytes, in L1.
-const WINDOW_ODDS: usize = 1 << 15;
+// The inner sieve only ever sieves below SMALL_MAX^2, with small primes alone.
+const _: () = assert!(KEEP_LIMIT + 2 * WINDOW < SMALL_MAX * SMALL_MAX);
 
 impl PrimeStream {
     pub(super) fn new() -> Self {
-        let base = primes_up_to(1 << 16)
-            .into_iter()
-            .map(u64::from)
-            .filter(|&p| p > 13)
-            .collect();
-        let pattern = (0..PATTERN_PERIOD as u64)
-            .map(|t| PATTERN_PRIMES.iter().all(|p| (2 * t + 1) % p != 0))
-            .collect();
-        let mut s = PrimeStream {
-            base,
-            pattern,
-            bytes: vec![false; WINDOW_ODDS],
-            window: vec![0; WINDOW_ODDS / 64],
-            lo: 0,
+        PrimeStream {
+            sieve: None,
+            primes: Vec::new(),
             i: 0,
-        };
-        s.reset();
-        s
+            next: SMALL_MAX + 1,
+        }
     }
 
     /// Starts again from the first prime above `SMALL_MAX`.
     pub(super) fn reset(&mut self) {
-        self.lo = (SMALL_MAX + 1) | 1;
-        self.sieve_window();
+        self.primes.clear();
+        self.i = 0;
+        self.next = SMALL_MAX + 1;
     }
 
-    pub(super) fn sieve_window(&mut self) {
-        let (lo, n) = (self.lo, self.bytes.len() as u64);
-        let hi = lo + 2 * (n - 1);
-        // lo + 2i = 2k + 1 with k = (lo - 1)/2 + i, and k mod the period is its
-        // place in the pattern.
-        let mut t = ((lo - 1) / 2 % PATTERN_PERIOD as u64) as usize;
-        let mut done = 0;
-        while done < self.bytes.len() {
-            let n = (PATTERN_PERIOD - t).min(self.bytes.len() - done);
-            self.bytes[done..done + n].copy_from_slice(&self.pattern[t..t + n]);
-            done += n;
-            t = 0;
-        }
-        for &p in &self.base {
-            if p * p > hi {
-                break;
-            }
-            let mut m = (lo.div_ceil(p) * p).max(p * p);
-            if m % 2 == 0 {
-                m += p;
-            }
-            while m <= hi {
-                self.bytes[((m - lo) / 2) as usize] = false;
-                m += 2 * p;
-            }
-        }
-        for (word, chunk) in self.window.iter_mut().zip(self.bytes.chunks_exact(64)) {
-            *word = pack64(chunk);
-        }
+    /// Lists the primes of the next window.
+    fn fill(&mut self) {
+        let (start, stop) = (self.next, self.next + self.next.clamp(1 << 14, WINDOW) - 1);
+        // Its budget only sizes windows of large primes, which it never opens (and a
+        // small one gives it a small ring of buckets, which stays empty).
+        let sieve = self
+            .sieve
+            .get_or_insert_with(|| Box::new(Sieve::with_memory(Memory::mib(64, 1))));
+        let primes = &mut self.primes;
+        primes.clear();
+        sieve.primes(start, stop, &mut |batch| primes.extend_from_slice(batch));
         self.i = 0;
+        self.next = stop + 1;
     }
 
     /// The next prime, without consuming it.
     pub(super) fn peek(&mut self) -> u64 {
         loop {
-            let w = self.i / 64;
-            if let Some(&word) = self.window.get(w) {
-                let bits = word & (!0u64 << (self.i % 64));
-                if bits != 0 {
-                    self.i = 64 * w + bits.trailing_zeros() as usize;
-                    return self.lo + 2 * self.i as u64;
-                }
-                self.i = 64 * (w + 1);
-                continue;
+            if let Some(&p) = self.primes.get(self.i) {
+                return p;
             }
-            self.lo += 2 * self.bytes.len() as u64;
-            self.sieve_window();
+            self.fill();
         }
     }
 
@@ -120,63 +79,36 @@ impl PrimeStream {
         self.i += 1;
     }
 
-    /// Bytes held on the heap.
+    /// Bytes held on the heap, the inner sieve's included.
     pub(super) fn heap_bytes(&self) -> usize {
-        self.base.capacity() * 8
-            + self.pattern.capacity()
-            + self.bytes.capacity()
-            + self.window.capacity() * 8
+        self.primes.capacity() * 8 + self.sieve.as_ref().map_or(0, |s| s.heap_bytes())
     }
-}
-
-/// 64 bools as the bits of a word (bool `k` as bit `k`): 8 at a time, each byte's low
-/// bit gathered into the top byte by one multiplication (the partial products of the
-/// lower bytes stay below bit 56, so nothing carries into it).
-fn pack64(bools: &[bool]) -> u64 {
-    let mut word = 0;
-    for (g, eight) in bools.chunks_exact(8).enumerate() {
-        let mut x = 0u64;
-        for (k, &b) in eight.iter().enumerate() {
-            x |= u64::from(b) << (8 * k);
-        }
-        word |= (x.wrapping_mul(0x0102_0408_1020_4080) >> 56) << (8 * g);
-    }
-    word
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// The stream gives exactly the primes above `SMALL_MAX`, across many windows.
+    /// The stream gives exactly the primes above `SMALL_MAX`, across windows, and
+    /// again from the start after a reset (in the middle of a window).
     #[test]
     fn stream_gives_every_prime_in_order() {
-        let limit = 3_000_000u32;
+        let limit = 3_500_000u32;
         let want: Vec<u64> = primes_up_to(limit)
             .into_iter()
             .map(u64::from)
             .filter(|&p| p > SMALL_MAX)
             .collect();
         let mut s = PrimeStream::new();
-        for round in 0..2 {
-            for &p in &want {
-                assert_eq!(s.peek(), p, "round {round}");
-                assert_eq!(s.peek(), p, "peek twice, round {round}");
-                s.advance();
-            }
-            s.reset();
+        for &p in &want[..1000] {
+            assert_eq!(s.peek(), p);
+            s.advance();
         }
-    }
-
-    #[test]
-    fn pack64_keeps_every_bit() {
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
-        for _ in 0..1000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            let bools: Vec<bool> = (0..64).map(|k| x >> k & 1 == 1).collect();
-            assert_eq!(pack64(&bools), x);
+        s.reset();
+        for &p in &want {
+            assert_eq!(s.peek(), p);
+            assert_eq!(s.peek(), p, "peek twice");
+            s.advance();
         }
     }
 }

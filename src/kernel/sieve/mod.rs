@@ -132,6 +132,8 @@ pub const KEEP_LIMIT: u64 = 1 << 22;
 /// beat the looped buckets that used to take the primes from a quarter segment to one
 /// segment (counting 1e9 numbers: 1e12 167 -> 158 ms, 1e15 352 -> 345 ms).
 const MEDIUM_MAX: u64 = SEGMENT_BYTES as u64;
+// Bucketed primes are set up by `set_up_batch`, whose rounding needs p > 2^20.
+const _: () = assert!(MEDIUM_MAX >= 1 << 20);
 
 /// The kept limit for budgets whose share is below `SMALL_SHARE` (a Pi Zero's 64 MiB):
 /// 0.56 M primes, 4.5 MB.
@@ -697,21 +699,28 @@ impl Sieve {
             set_up_small(sp, self.pos, low.max(p * p));
             self.small_active += 1;
         }
+        // Bucketed primes are set up a batch at a time without integer divisions, as a
+        // window's are (1.9 M of them near 1e15: 6-9 ms less per call there).
+        let mut batch = [0u64; 256];
+        let mut n = 0;
         loop {
             let p = self.stream.peek();
             if p > self.keep || p * p > top {
-                return;
+                break;
             }
             self.stream.advance();
             if p > MEDIUM_MAX {
-                let (byte, class) = first_multiple210(p, low.max(p * p));
-                let seg = byte / SEGMENT_BYTES as u64;
-                let off = byte % SEGMENT_BYTES as u64;
-                self.big.push(seg, Wheeled::big(p, off, class));
+                batch[n] = p;
+                n += 1;
+                if n == batch.len() {
+                    set_up_batch(&batch, self.pos, u64::MAX, &mut self.big);
+                    n = 0;
+                }
                 continue;
             }
             let (byte, class) = first_multiple(p, low.max(p * p));
             self.medium.push(Wheeled::new(p, byte - self.pos, class));
         }
+        set_up_batch(&batch[..n], self.pos, u64::MAX, &mut self.big);
     }
 }

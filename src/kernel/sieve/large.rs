@@ -229,6 +229,34 @@ pub(super) fn set_up_batch(batch: &[u64], pos: u64, hits: &mut HitLists) -> u64 
     set_up
 }
 
+/// Sets up the kept bucketed primes of `batch` (all in 2^20..2^32) from byte `pos`
+/// on: each is filed under the segment of its first multiple from `pos` (or from its
+/// square, where that is further), found without an integer division as a window's
+/// are (`set_up_batch`).
+pub(super) fn set_up_kept_batch(batch: &[u64], pos: u64, buckets: &mut Buckets) {
+    const MAGIC: f64 = 6755399441055744.0; // 1.5 * 2^52, see first_multiple_window
+    let low = pos * 30;
+    let low_f = low as f64;
+    for batch in batch.chunks(256) {
+        let mut quotients = [0u64; 256];
+        for (q, &p) in quotients.iter_mut().zip(batch) {
+            *q = (low_f / p as i64 as f64 + MAGIC)
+                .to_bits()
+                .wrapping_sub(MAGIC.to_bits());
+        }
+        for (&q, &p) in quotients.iter().zip(batch) {
+            let (byte, class) = if p * p <= low {
+                let (d, class) = distance_from_quotient(p, q, low);
+                (pos + d / 30, usize::from(class))
+            } else {
+                first_multiple210(p, p * p)
+            };
+            let seg = byte / SEGMENT_BYTES as u64;
+            buckets.push(seg, Wheeled::big(p, byte % SEGMENT_BYTES as u64, class));
+        }
+    }
+}
+
 /// Sieving primes too big to hit every segment (primesieve's EratBig): each waits in
 /// the bucket of the aligned segment its next multiple falls in, so a segment only
 /// touches the primes that hit it.
@@ -385,7 +413,7 @@ impl Buckets {
     }
 
     /// `cross_off` for primes that hit a segment about once or less (above
-    /// `BIG_MIN`), primesieve's EratBig way on whole segments: each entry crosses off
+    /// `MEDIUM_MAX`), primesieve's EratBig way on whole segments: each entry crosses off
     /// one multiple and is filed again, even in this segment's own bucket, which is
     /// drained until nothing is filed in it again. No loop per entry, so no
     /// mispredicted loop exit per entry: that exit, once per prime per segment, was most

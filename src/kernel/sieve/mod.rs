@@ -12,7 +12,8 @@
 //! # Files (one part each)
 //! `presieve.rs` (patterns of 7..=163), `small.rs` (small primes, unrolled per
 //! block), `medium.rs` (medium primes and the packed `Wheeled` form), `large.rs`
-//! (buckets, windows of large primes and their sizing from the budget), `stream.rs`
+//! (buckets of the kept large primes, windows and their sizing from the budget),
+//! `hits.rs` (a window's hit lists), `stream.rs`
 //! (the kept sieving primes, made on demand), `extract.rs` (numbers, counts and range
 //! masks out of the sieved bytes); this file holds the `Sieve` that drives them. The
 //! table of sieving primes shared by threads is `super::sieving_primes`.
@@ -24,21 +25,23 @@
 //!   one wheel class lie exactly p bytes apart and always hit the same bit, so each
 //!   prime keeps 8 byte offsets and crosses off 8 multiples per step of an unrolled
 //!   loop, one L1-sized block of the segment at a time.
-//! - medium primes (up to `MEDIUM_MAX`, a quarter segment): over the whole segment, one
-//!   loop per class of p mod 30 so masks and carries are constants, unrolled per turn
-//!   of the wheel (8 multiples at fixed distances, p bytes per turn).
+//! - medium primes (up to `MEDIUM_MAX`, one segment): over the whole segment, one
+//!   loop per class of p mod 30 so masks and carries are constants, kept in lists by
+//!   class and wheel position (primesieve's EratMedium) so the branches into and out of
+//!   the loop are predicted.
 //! - big primes: primesieve's bucket sieve, on the wheel of 210 (48 multiples per 7p
 //!   bytes; multiples of 7 are pre-sieved). Each waits in the bucket of the segment its
 //!   next multiple falls in, so a segment touches only the primes that hit it. Buckets
 //!   are pages in one arena, on a ring of power-of-two length (a segment's bucket is
-//!   its number masked). Primes up to `BIG_MIN` (one segment) may hit a segment many
-//!   times and are looped over; larger ones cross off one multiple per entry and are
-//!   filed again, the segment's bucket drained until quiet (primesieve's EratBig: no
-//!   mispredicted loop exit per prime and segment).
+//!   its number masked). Each entry crosses off one multiple and is filed again, the
+//!   segment's bucket drained until quiet (primesieve's EratBig: no mispredicted loop
+//!   exit per prime and segment).
 //!
 //! Thresholds were measured (counting 1e9 numbers at 1e12..1e17): segments of
-//! 256 KiB..2 MiB, `MEDIUM_MAX` of 1/16..3 segments, `BIG_MIN` of 1/4..8 segments,
-//! `SMALL_MAX` of 1/8..1 block; 1 MiB, 1/4, 1 and 1/4 were best or within noise.
+//! 256 KiB..2 MiB, `SMALL_MAX` of 1/8..1 block; 1 MiB and 1/4 were best or within
+//! noise. With medium primes sorted, `MEDIUM_MAX` of 1 and 2 segments measured alike at
+//! 1e15 (and segments of 256 and 512 KiB slower), better than 1/4 segment with a looped
+//! bucket tier up to one segment, which is gone.
 //! 32-bit targets (the Pis) get smaller segments and blocks, unmeasured.
 //!
 //! # Speed (one x86-64 core, AMD EPYC, L2 1 MiB; CPU seconds, same run as primesieve 11)
@@ -128,14 +131,19 @@ pub const KEEP_LIMIT: u64 = 1 << 25;
 #[cfg(not(target_pointer_width = "64"))]
 pub const KEEP_LIMIT: u64 = 1 << 22;
 
-/// Largest prime sieved every segment rather than through the buckets.
-const MEDIUM_MAX: u64 = SEGMENT_BYTES as u64 / 4;
+/// Largest prime sieved every segment rather than through the buckets: one segment
+/// (such a prime hits it about 8 times). Sorted by wheel position (`Medium`), these
+/// beat the looped buckets that used to take the primes from a quarter segment to one
+/// segment (counting 1e9 numbers: 1e12 167 -> 158 ms, 1e15 352 -> 345 ms).
+const MEDIUM_MAX: u64 = SEGMENT_BYTES as u64;
+// Bucketed primes are set up by `set_up_kept_batch`, whose rounding needs p > 2^20.
+const _: () = assert!(MEDIUM_MAX >= 1 << 20);
 
-/// Smallest kept prime crossed off one multiple at a time (`Buckets::cross_off_single`);
-/// smaller bucketed primes hit a segment several times and are looped over
-/// (`Buckets::cross_off`). primesieve puts its EratMedium/EratBig bound at 3 segments;
-/// here 1 measured as fast or faster (see the header).
-const BIG_MIN: u64 = SEGMENT_BYTES as u64;
+/// Largest medium prime crossed off a `MEDIUM_PART` of the segment at a time (see
+/// `Medium`), and that part: 2^16 and a quarter segment measured best of 2^16..2^17
+/// and 1/4..1/8 (counting 1e9 numbers: 1e12 3% and 1e16 1% faster, 1e15 within noise).
+const MEDIUM_DENSE_MAX: u64 = 1 << 16;
+const MEDIUM_PART: usize = SEGMENT_BYTES / 4;
 
 /// The kept limit for budgets whose share is below `SMALL_SHARE` (a Pi Zero's 64 MiB):
 /// 0.56 M primes, 4.5 MB.
@@ -233,10 +241,8 @@ pub struct Sieve {
     /// How many of `small` have offsets valid at `pos`.
     small_active: usize,
     /// Sieving primes in `SMALL_MAX + 1 ..= MEDIUM_MAX` set up so far.
-    medium: Vec<Wheeled>,
-    /// Larger sieving primes set up so far, up to `BIG_MIN`.
-    buckets: Buckets,
-    /// Sieving primes above `BIG_MIN` set up so far, up to `KEEP_LIMIT`.
+    medium: Medium,
+    /// Sieving primes above `MEDIUM_MAX` set up so far, up to `KEEP_LIMIT`.
     big: Buckets,
     /// The windows of large primes: `windows[0]` for those up to the plan's split,
     /// `windows[1]` for those above (see [`Plan`]).
@@ -291,8 +297,7 @@ impl Sieve {
             last_byte: None,
             small,
             small_active: 0,
-            medium: Vec::new(),
-            buckets: Buckets::new(ring_for(BIG_MIN.min(keep))),
+            medium: Medium::new(),
             big: Buckets::new(ring_for(keep)),
             windows: [Window::new(), Window::new()],
             plan: None,
@@ -431,12 +436,10 @@ impl Sieve {
         self.segment.capacity()
             + self.small.capacity() * std::mem::size_of::<SmallPrime>()
             + self.medium.capacity() * 8
-            + self.buckets.heap_bytes()
             + self.big.heap_bytes()
             + self.windows[0].hits.heap_bytes()
             + self.windows[1].hits.heap_bytes()
-            + self.stream.base.capacity() * 8
-            + self.stream.window.capacity()
+            + self.stream.heap_bytes()
             + self.out.capacity() * 8
     }
 
@@ -695,7 +698,6 @@ impl Sieve {
         self.last_byte = None;
         self.small_active = 0;
         self.medium.clear();
-        self.buckets.clear();
         self.big.clear();
         self.stream.reset();
     }
@@ -712,7 +714,7 @@ impl Sieve {
         for sp in &mut self.small[..self.small_active] {
             set_up_small(sp, pos, low);
         }
-        for w in &mut self.medium {
+        for w in self.medium.iter_mut() {
             let p = w.prime();
             let (byte, class) = first_multiple(p, low);
             *w = Wheeled::new(p, byte - pos, class);
@@ -727,19 +729,16 @@ impl Sieve {
                 } else {
                     SEGMENT_BYTES
                 };
-                self.buckets.advance(seg_no, upto, u64::MAX);
                 self.big.advance(seg_no, upto, u64::MAX);
             }
             return;
         }
-        for buckets in [&mut self.buckets, &mut self.big] {
-            for w in buckets.take_all() {
-                let p = w.prime();
-                let (byte, class) = first_multiple210(p, low);
-                let seg = byte / SEGMENT_BYTES as u64;
-                let off = byte % SEGMENT_BYTES as u64;
-                buckets.push(seg, Wheeled::big(p, off, class));
-            }
+        for w in self.big.take_all() {
+            let p = w.prime();
+            let (byte, class) = first_multiple210(p, low);
+            let seg = byte / SEGMENT_BYTES as u64;
+            let off = byte % SEGMENT_BYTES as u64;
+            self.big.push(seg, Wheeled::big(p, off, class));
         }
     }
 
@@ -769,8 +768,7 @@ impl Sieve {
                 *o -= len as u32;
             }
         }
-        cross_off_medium(seg, &mut self.medium);
-        self.buckets.cross_off(seg, self.pos, u64::MAX);
+        self.medium.cross_off(seg);
         self.big.cross_off_single(seg, self.pos, u64::MAX);
         for w in &mut self.windows {
             if self.pos < w.end {
@@ -793,34 +791,28 @@ impl Sieve {
             set_up_small(sp, self.pos, low.max(p * p));
             self.small_active += 1;
         }
+        // Bucketed primes are set up a batch at a time without integer divisions, as a
+        // window's are (1.9 M of them near 1e15: 6-9 ms less per call there).
+        let mut batch = [0u64; 256];
+        let mut n = 0;
         loop {
             let p = self.stream.peek();
             if p > self.keep || p * p > top {
-                return;
+                break;
             }
             self.stream.advance();
             if p > MEDIUM_MAX {
-                let (byte, class) = first_multiple210(p, low.max(p * p));
-                let seg = byte / SEGMENT_BYTES as u64;
-                let off = byte % SEGMENT_BYTES as u64;
-                let buckets = if p > BIG_MIN {
-                    &mut self.big
-                } else {
-                    &mut self.buckets
-                };
-                buckets.push(seg, Wheeled::big(p, off, class));
+                batch[n] = p;
+                n += 1;
+                if n == batch.len() {
+                    set_up_kept_batch(&batch, self.pos, &mut self.big);
+                    n = 0;
+                }
                 continue;
             }
             let (byte, class) = first_multiple(p, low.max(p * p));
-            if self.medium.len() == self.medium.capacity() {
-                // Grow by doubling but never past pi(MEDIUM_MAX), so the memory
-                // bound holds (Dusart: pi(x) < 1.25506 x / ln x).
-                let x = MEDIUM_MAX as f64;
-                let most = (1.25506 * x / x.ln()) as usize + 1;
-                let want = (2 * self.medium.len()).clamp(1024, most);
-                self.medium.reserve_exact(want - self.medium.len());
-            }
             self.medium.push(Wheeled::new(p, byte - self.pos, class));
         }
+        set_up_kept_batch(&batch[..n], self.pos, &mut self.big);
     }
 }

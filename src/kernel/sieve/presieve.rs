@@ -44,25 +44,30 @@ pub(super) const fn bit_of(r: u64) -> u32 {
 /// The pre-sieve patterns, built once per process and shared by all instances.
 pub(super) fn patterns() -> &'static [Vec<u8>] {
     static PATTERNS: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
-    PATTERNS.get_or_init(|| {
-        PRESIEVE_GROUPS
-            .iter()
-            .map(|group| {
-                let period = group.iter().product::<u64>();
-                (0..period)
-                    .map(|b| {
-                        let mut byte = 0u8;
-                        for (k, w) in WHEEL.iter().enumerate() {
-                            if group.iter().all(|p| (30 * b + w) % p != 0) {
-                                byte |= 1 << k;
-                            }
-                        }
-                        byte
-                    })
-                    .collect()
-            })
-            .collect()
-    })
+    PATTERNS.get_or_init(|| PRESIEVE_GROUPS.iter().map(|g| pattern(g)).collect())
+}
+
+/// One group's pattern: byte `b` bit `k` is set when 30*b + WHEEL[k] is divisible by
+/// none of `group`. Built by crossing off each prime's multiples (in a wheel class they
+/// lie exactly p bytes apart) rather than testing every number against every prime:
+/// the patterns total 250 KB, and the test took 5 ms per process, 1.5% of counting
+/// 1e9 numbers at 1e15.
+fn pattern(group: &[u64]) -> Vec<u8> {
+    let period = group.iter().product::<u64>() as usize;
+    let mut pat = vec![0xffu8; period];
+    for &p in group {
+        for (k, &w) in WHEEL.iter().enumerate() {
+            // The first byte whose class-k number is a multiple of p (b < p exists, as
+            // 30 is invertible mod p), then every p-th byte.
+            let first = (0..p)
+                .find(|b| (30 * b + w) % p == 0)
+                .expect("30 is invertible mod p") as usize;
+            for byte in pat[first..].iter_mut().step_by(p as usize) {
+                *byte &= !(1 << k);
+            }
+        }
+    }
+    pat
 }
 
 /// Fills `block` (at byte index `pos`) with the numbers prime to 2..=163, except that
@@ -101,6 +106,26 @@ pub(super) fn presieve(block: &mut [u8], pos: u64) {
             }
             let not_one = if b == 0 { !1u8 } else { 0xff };
             block[(b - pos) as usize] = (block[(b - pos) as usize] | byte) & not_one;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every pattern against the definition, number by number.
+    #[test]
+    fn patterns_match_trial_division() {
+        for (group, pat) in PRESIEVE_GROUPS.iter().zip(patterns()) {
+            assert_eq!(pat.len() as u64, group.iter().product::<u64>());
+            for (b, &byte) in pat.iter().enumerate() {
+                for (k, w) in WHEEL.iter().enumerate() {
+                    let n = 30 * b as u64 + w;
+                    let want = group.iter().all(|p| n % p != 0);
+                    assert_eq!(byte >> k & 1 == 1, want, "group {group:?} byte {b} bit {k}");
+                }
+            }
         }
     }
 }

@@ -380,7 +380,7 @@ fn forward_skips_like_a_worker_thread() {
 fn two_tier_windows_on_a_small_budget() {
     let start = 100_000_000_000_000_000u64;
     let seg = 30 * (1u64 << 20);
-    let mut small = Sieve::with_memory(Memory::mib(24, 1));
+    let mut small = Sieve::with_memory(Memory::mib(32, 1));
     let (split, segs) = small.window_plan_at(start + 20 * seg).expect("fits");
     assert!(
         split > 1 << 22 && segs[0] < segs[1],

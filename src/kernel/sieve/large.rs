@@ -636,13 +636,21 @@ pub(super) fn pi_bound(x: u64) -> f64 {
     1.25506 * x / x.ln()
 }
 
-/// Bytes a sieve holds apart from its window: the segment, the kept primes and their
-/// buckets, the output batch.
-pub(super) fn fixed_bytes(keep: u64) -> u64 {
+/// Bytes a sieve holds apart from its window, for sieving primes up to `s`: the
+/// segment, the kept primes and their buckets, the output batch (the primes of one
+/// block: fewer high up), the stream's inner sieve and the medium primes' second set
+/// of lists, and what its process holds around it (a worker's chunk results and
+/// frames). Measured: a worker at `--memory 64` at 1e18 peaked at 61.8 MiB.
+pub(super) fn fixed_bytes(keep: u64, s: u64) -> u64 {
     let kept = pi_bound(keep) as u64 * 8;
     let pages = (ring_for(keep) * PAGE * 8) as u64;
-    let out = (BLOCK_BYTES * 8 * 8) as u64;
-    SEGMENT_BYTES as u64 + kept + kept / 8 + pages + out + (1 << 20)
+    // A block's primes: at most one per bit; about 30/ln(s^2) per byte high up (with
+    // half again to spare).
+    let per_byte = (30.0 / (2.0 * (s.max(2) as f64).ln()) * 1.5).min(8.0);
+    let out = (BLOCK_BYTES as f64 * per_byte) as u64 * 8;
+    let stream_and_medium = SEGMENT_BYTES as u64 + (2 << 20);
+    let process = 2 << 20;
+    SEGMENT_BYTES as u64 + kept + kept / 8 + pages + out + (1 << 20) + stream_and_medium + process
 }
 
 /// Bytes a window of `segs` segments holds at most, for sieving primes up to `s`

@@ -380,7 +380,7 @@ impl Sieve {
     fn free_for(&self, s: u64) -> Option<u64> {
         let shared = if s > self.keep { table_bytes(s) } else { 0 };
         let share = self.memory.share_after(shared)?;
-        share.checked_sub(fixed_bytes(self.keep))
+        share.checked_sub(fixed_bytes(self.keep, s))
     }
 
     /// The plan for sieving primes up to `s` (see `plan_for`).

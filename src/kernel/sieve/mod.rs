@@ -46,8 +46,9 @@
 //!
 //! # Speed (one x86-64 core, AMD EPYC, L2 1 MiB; CPU seconds, same run as primesieve 11)
 //! `primecluster bench`, counting 1e9 numbers from each height, ours / `primesieve -t1`:
-//! 1e9 0.8x, 1e12 0.9x, 1e15 1.2-1.3x, 1e16 1.2x, 1e17 1.1x, 1e18 0.9x, 1e19 1.0x,
-//! 2^64-1e9 0.9-1.1x (see the closing note of issue 9 for the table and memory).
+//! 1e9 1.00x, 1e12 0.99x, 1e15 1.08x, 1e16 1.15x, 1e17 1.11x, 1e18 0.78x, 1e19 0.57x,
+//! 2^64-1e9 0.52x; two threads 0.62x at 1e18, 0.79x near 2^64. On a Pi Zero's budget
+//! (`--memory 64`) at 1e18: 1.7x (see the closing notes of issue 9).
 //!
 //! # State kept between calls
 //! A prime is set up (its first multiple found, one division) only when its square

@@ -1037,6 +1037,16 @@ fn slices_in_order(
         let s = start.checked_add(i.checked_mul(slice)?)?;
         (s <= stop).then(|| (s, s.saturating_add(slice - 1).min(stop)))
     };
+    // The kernels' budget leaves room for the slices in flight: per thread, two in
+    // its channel, one being made and one being written, about a byte a prime each
+    // (gap-encoded).
+    let per_slice = (slice as f64 / (stop.max(3) as f64).ln() * 1.2) as u64 + 4096;
+    let memory = Memory {
+        total: memory
+            .total
+            .saturating_sub(per_slice.saturating_mul(4 * n as u64)),
+        threads: memory.threads,
+    };
     let began = Instant::now();
     thread::scope(|scope| {
         let mut rxs = Vec::new();

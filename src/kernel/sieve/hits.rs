@@ -283,13 +283,7 @@ mod tests {
     /// the bits of the multiples p*q (q prime to 210) inside it cleared.
     #[test]
     fn pieces_and_jumps_match_the_multiples() {
-        let mut x = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut next = xorshift(0x2545_f491_4f6c_dd1d);
         let mut lists = HitLists::new();
         for round in 0..4 {
             let seg = SEGMENT_BYTES as u64;

@@ -118,11 +118,27 @@ pub(super) fn first_multiple210(p: u64, lower: u64) -> (u64, usize) {
 /// least q prime to 210: this sets up bucketed primes.)
 #[cfg(test)]
 fn first_multiple_window(p: u64, pos: u64, low: u64, low_f: f64) -> (u64, usize) {
+    multiple_from_quotient(p, rounded_quotient(p, low_f), pos, low)
+}
+
+/// low/p rounded to the nearest integer (see `first_multiple_window`).
+#[inline(always)]
+fn rounded_quotient(p: u64, low_f: f64) -> u64 {
     const MAGIC: f64 = 6755399441055744.0; // 1.5 * 2^52
-    let q = (low_f / p as i64 as f64 + MAGIC)
+    (low_f / p as i64 as f64 + MAGIC)
         .to_bits()
-        .wrapping_sub(MAGIC.to_bits());
-    multiple_from_quotient(p, q, pos, low)
+        .wrapping_sub(MAGIC.to_bits())
+}
+
+/// `rounded_quotient` of each prime of `batch` (at most 256), in a loop of its own that
+/// the compiler vectorises (the divisions are most of a set-up's cost).
+#[inline(always)]
+fn rounded_quotients(batch: &[u64], low_f: f64) -> [u64; 256] {
+    let mut quotients = [0u64; 256];
+    for (q, &p) in quotients.iter_mut().zip(batch) {
+        *q = rounded_quotient(p, low_f);
+    }
+    quotients
 }
 
 /// The rest of `first_multiple_window`, from `q`, low/p rounded.
@@ -182,7 +198,6 @@ fn pick_hitting<const SQUARES: bool>(
 /// batch from the table.
 #[inline(never)]
 pub(super) fn set_up_batch(batch: &[u64], pos: u64, hits: &mut HitLists) -> u64 {
-    const MAGIC: f64 = 6755399441055744.0; // 1.5 * 2^52, see first_multiple_window
     let low = pos * 30;
     let low_f = low as f64;
     let end = hits.end();
@@ -190,14 +205,7 @@ pub(super) fn set_up_batch(batch: &[u64], pos: u64, hits: &mut HitLists) -> u64 
     let span = (end - pos) * 30;
     let mut set_up = 0;
     for batch in batch.chunks(256) {
-        // The quotients first, in a loop of its own that the compiler vectorises (the
-        // divisions are most of the cost).
-        let mut quotients = [0u64; 256];
-        for (q, &p) in quotients.iter_mut().zip(batch) {
-            *q = (low_f / p as i64 as f64 + MAGIC)
-                .to_bits()
-                .wrapping_sub(MAGIC.to_bits());
-        }
+        let quotients = rounded_quotients(batch, low_f);
         // The first multiple of each prime from `low` on, as a distance from `low`,
         // and which primes hit the window: a loop without branches. Most primes of a
         // short window have no multiple in it, and this is all they cost.
@@ -234,16 +242,10 @@ pub(super) fn set_up_batch(batch: &[u64], pos: u64, hits: &mut HitLists) -> u64 
 /// square, where that is further), found without an integer division as a window's
 /// are (`set_up_batch`).
 pub(super) fn set_up_kept_batch(batch: &[u64], pos: u64, buckets: &mut Buckets) {
-    const MAGIC: f64 = 6755399441055744.0; // 1.5 * 2^52, see first_multiple_window
     let low = pos * 30;
     let low_f = low as f64;
     for batch in batch.chunks(256) {
-        let mut quotients = [0u64; 256];
-        for (q, &p) in quotients.iter_mut().zip(batch) {
-            *q = (low_f / p as i64 as f64 + MAGIC)
-                .to_bits()
-                .wrapping_sub(MAGIC.to_bits());
-        }
+        let quotients = rounded_quotients(batch, low_f);
         for (&q, &p) in quotients.iter().zip(batch) {
             let (byte, class) = if p * p <= low {
                 let (d, class) = distance_from_quotient(p, q, low);
@@ -389,25 +391,20 @@ impl Buckets {
     }
 
     /// Crosses off the multiples of the primes in the bucket of `seg` (at byte `pos`),
-    /// and files each prime under the aligned segment of its next multiple, unless that
-    /// is at or past byte `end_byte` (a window's primes are dropped there).
-    pub(super) fn cross_off(&mut self, seg: &mut [u8], pos: u64, end_byte: u64) {
+    /// and files each prime under the aligned segment of its next multiple.
+    pub(super) fn cross_off(&mut self, seg: &mut [u8], pos: u64) {
         let seg_no = pos / SEGMENT_BYTES as u64;
         let slot = seg_no as usize & self.mask;
         // Offsets are from the aligned segment's start; `seg` may be only part of it.
         let skip = (pos % SEGMENT_BYTES as u64) as usize;
         let end = skip + seg.len();
-        // Past this offset a next multiple is dropped (a window's end).
-        let keep_below = end_byte.saturating_sub(seg_no * SEGMENT_BYTES as u64);
         if skip == 0 {
-            self.drain(slot, |b, run| {
-                b.walk::<UNCHECKED>(seg, run, seg_no, 0, end, keep_below)
-            });
+            self.drain(slot, |b, run| b.walk::<UNCHECKED>(seg, run, seg_no, 0, end));
         } else {
             // Only where a call began inside the segment: checked indexing, so that a
             // broken invariant panics rather than writes out of bounds.
             self.drain(slot, |b, run| {
-                b.walk::<CHECKED>(seg, run, seg_no, skip, end, keep_below)
+                b.walk::<CHECKED>(seg, run, seg_no, skip, end)
             });
         }
     }
@@ -418,39 +415,29 @@ impl Buckets {
     /// drained until nothing is filed in it again. No loop per entry, so no
     /// mispredicted loop exit per entry: that exit, once per prime per segment, was most
     /// of the time at 1e15. A part of a segment (a call's ends) goes through `cross_off`.
-    pub(super) fn cross_off_single(&mut self, seg: &mut [u8], pos: u64, end_byte: u64) {
+    pub(super) fn cross_off_single(&mut self, seg: &mut [u8], pos: u64) {
         if pos % SEGMENT_BYTES as u64 != 0 || seg.len() != SEGMENT_BYTES {
-            return self.cross_off(seg, pos, end_byte);
+            return self.cross_off(seg, pos);
         }
         let seg_no = pos / SEGMENT_BYTES as u64;
         let slot = seg_no as usize & self.mask;
-        let keep_below = end_byte.saturating_sub(pos);
         while self.tail[slot] != 0 || self.full[slot] != 0 {
-            self.drain(slot, |b, run| b.cross_off_all(seg, run, seg_no, keep_below));
+            self.drain(slot, |b, run| b.cross_off_all(seg, run, seg_no));
         }
     }
 
     /// Moves the entries of segment `seg_no`'s bucket past offset `upto` without
     /// crossing anything off (a call jumped over them), filing each under its next
-    /// multiple's segment unless that is at or past byte `end_byte`.
-    pub(super) fn advance(&mut self, seg_no: u64, upto: usize, end_byte: u64) {
+    /// multiple's segment.
+    pub(super) fn advance(&mut self, seg_no: u64, upto: usize) {
         let slot = seg_no as usize & self.mask;
-        let keep_below = end_byte.saturating_sub(seg_no * SEGMENT_BYTES as u64);
-        self.drain(slot, |b, run| {
-            b.walk::<SKIP>(&mut [], run, seg_no, 0, upto, keep_below)
-        });
+        self.drain(slot, |b, run| b.walk::<SKIP>(&mut [], run, seg_no, 0, upto));
     }
 
     /// One multiple of each entry, all in `seg` (a whole segment); each is filed again
-    /// under its next multiple's segment unless that is at `keep_below` or past it.
+    /// under its next multiple's segment.
     #[inline(always)]
-    fn cross_off_all(
-        &mut self,
-        seg: &mut [u8],
-        entries: Range<usize>,
-        seg_no: u64,
-        keep_below: u64,
-    ) {
+    fn cross_off_all(&mut self, seg: &mut [u8], entries: Range<usize>, seg_no: u64) {
         assert!(entries.end <= self.arena.len() && seg.len() == SEGMENT_BYTES);
         let mask = self.mask;
         let seg_ptr = seg.as_mut_ptr();
@@ -470,9 +457,6 @@ impl Buckets {
                 let st = *STEPS210.as_ptr().cast::<Step210>().add(k);
                 *seg_ptr.add(off) &= st.mask;
                 off += (w.p30_class >> 3) as usize * st.dq as usize + st.corr as usize;
-                if off as u64 >= keep_below {
-                    continue;
-                }
                 let slot = (seg_no as usize + off / SEGMENT_BYTES) & mask;
                 let mut t = *tail.add(slot) as usize;
                 if t % PAGE == 0 {
@@ -490,7 +474,7 @@ impl Buckets {
 
     /// Steps each entry over every multiple below offset `end` (clearing it in `seg`,
     /// whose first byte is offset `skip`, as `MODE` says), then files it under its next
-    /// multiple's segment unless that is at `keep_below` or past it.
+    /// multiple's segment.
     #[inline(always)]
     fn walk<const MODE: u8>(
         &mut self,
@@ -499,7 +483,6 @@ impl Buckets {
         seg_no: u64,
         skip: usize,
         end: usize,
-        keep_below: u64,
     ) {
         assert!(entries.end <= self.arena.len());
         assert!(MODE != UNCHECKED || (skip == 0 && end <= seg.len()));
@@ -528,9 +511,6 @@ impl Buckets {
                     }
                     off += p30 * st.dq as usize + st.corr as usize;
                     j = st.next as usize;
-                }
-                if off as u64 >= keep_below {
-                    continue;
                 }
                 let slot = (seg_no as usize + off / SEGMENT_BYTES) & mask;
                 let mut t = *tail.add(slot) as usize;
@@ -680,13 +660,7 @@ mod tests {
     /// `byte_of` (u64 only) against the u128 product, at random and extreme values.
     #[test]
     fn byte_of_matches_the_u128_product() {
-        let mut x = 0x2545_f491_4f6c_dd1du64;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut next = xorshift(0x2545_f491_4f6c_dd1d);
         let check = |p: u64, q: u64| {
             let want = u128::from(p) * u128::from(q) / 30;
             if want <= u128::from(u64::MAX) {
@@ -710,13 +684,7 @@ mod tests {
     /// to 2^64 and at the ends (multiples exactly at low, the top byte).
     #[test]
     fn first_multiple_window_matches_first_multiple() {
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut next = xorshift(0x9e37_79b9_7f4a_7c15);
         let check = |p: u64, pos: u64| {
             let low = 30 * pos;
             assert_eq!(

@@ -104,6 +104,17 @@ use presieve::*;
 use small::*;
 use stream::*;
 
+/// A xorshift generator for the unit tests' random primes and heights.
+#[cfg(test)]
+fn xorshift(mut x: u64) -> impl FnMut() -> u64 {
+    move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    }
+}
+
 /// The residues prime to 30, in bit order.
 const WHEEL: [u64; 8] = [1, 7, 11, 13, 17, 19, 23, 29];
 
@@ -730,7 +741,7 @@ impl Sieve {
                 } else {
                     SEGMENT_BYTES
                 };
-                self.big.advance(seg_no, upto, u64::MAX);
+                self.big.advance(seg_no, upto);
             }
             return;
         }
@@ -770,7 +781,7 @@ impl Sieve {
             }
         }
         self.medium.cross_off(seg);
-        self.big.cross_off_single(seg, self.pos, u64::MAX);
+        self.big.cross_off_single(seg, self.pos);
         for w in &mut self.windows {
             if self.pos < w.end {
                 w.hits.cross_off(seg, self.pos);

@@ -127,6 +127,20 @@ impl Liar {
             .unwrap_or_else(|_| panic!("{}: no assign within 30 s", self.name));
     }
 
+    /// Waits until it has sent `n` results.
+    fn wait_results(&self, n: u64) {
+        let until = Instant::now() + Duration::from_secs(30);
+        while self.seen.lock().unwrap().results < n {
+            assert!(
+                Instant::now() < until,
+                "{}: fewer than {n} results sent within 30 s: {:?}",
+                self.name,
+                self.seen.lock().unwrap()
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     /// Waits until its session ended with an Error and its second hello was answered.
     fn wait_refused(&self, limit: Duration) -> (String, String) {
         let until = Instant::now() + limit;
@@ -242,6 +256,10 @@ fn first_frame(s: &mut TcpStream, buf: &mut Vec<u8>, stop: &AtomicBool) -> Optio
 fn connect(port: u16, name: &str, socket: &Mutex<Option<TcpStream>>) -> Option<TcpStream> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_millis(100))).ok()?;
+    // As the real worker does: without it, a result written right after another waits
+    // in this socket for the master's delayed ACK (up to 40 ms), and the test's order of
+    // events (a liar answers, then a witness joins) is not the order the master sees.
+    s.set_nodelay(true).ok()?;
     *socket.lock().unwrap() = s.try_clone().ok();
     send(&mut s, &hello(name)).ok()?;
     // No token on either side: the proof is "none" and may follow the hello at once.
@@ -398,9 +416,10 @@ fn lying_result(kernel: &mut Kernel, mode: Mode, a: &wire::Assign, lie: Lie) -> 
 /// quarantined and refused when it comes back. Then `honest - 1` more real workers
 /// join, the witnesses leave, and the job must end. Returns the master.
 fn job_with_liars(master_args: &[&str], liars: &[(&str, Lie)], honest: usize) -> Proc {
-    // Witnesses hold copies without answering; a vote that counts on such a copy waits
-    // for its deadline (two heartbeat timeouts at least): 1 s heartbeats keep that
-    // to 10 s, and 5 s of silence still drops no real worker on a loaded machine.
+    // Witnesses hold copies without answering; should a vote ever count on such a
+    // copy, it waits for its deadline (two heartbeat timeouts at least): 1 s heartbeats
+    // keep the floor at 10 s, and 5 s of silence still drops no real worker on a
+    // loaded machine.
     let mut args = vec![
         "master",
         "--listen",
@@ -422,17 +441,29 @@ fn job_with_liars(master_args: &[&str], liars: &[(&str, Lie)], honest: usize) ->
         .next()
         .and_then(|p| p.trim().parse().ok())
         .expect("port in the listening line");
+    // One at a time, each after the last one's answers are in: every liar and then every
+    // witness finds the lied chunks (the first two) wanting copies and takes them first,
+    // and the honest worker's vote is always the one that settles them. If a witness
+    // joined while a liar's answer was in flight, a lied chunk could look fully copied
+    // and the witness fill its slots with chunks it never answers; the vote would then
+    // wait for that witness's deadline, minutes for a chunk cut wide for a fast liar.
     let lied: Lied = Arc::default();
     let liars: Vec<Liar> = liars
         .iter()
         .map(|&(name, lie)| {
             let l = Liar::join(port, name, lie, &lied);
             l.wait_assigned();
+            l.wait_results(ANSWERED);
             l
         })
         .collect();
     let witnesses: Vec<Liar> = (0..liars.len())
-        .map(|i| Liar::witness(port, &format!("witness{i}"), &lied))
+        .map(|i| {
+            let w = Liar::witness(port, &format!("witness{i}"), &lied);
+            let chunks = lied.lock().unwrap().len() as u64;
+            w.wait_results(chunks);
+            w
+        })
         .collect();
     let names: Vec<String> = (0..honest).map(|i| format!("honest{i}")).collect();
     let mut workers = vec![worker(port, &["--threads", "1", "--name", &names[0]])];
@@ -448,6 +479,11 @@ fn job_with_liars(master_args: &[&str], liars: &[(&str, Lie)], honest: usize) ->
     }
     for n in &names[1..] {
         workers.push(worker(port, &["--threads", "1", "--name", n]));
+    }
+    // Each is welcomed while the witnesses still keep the job from ending: a worker
+    // that came after the end would wait for a master forever.
+    for w in &mut workers[1..] {
+        w.wait_line("joined 127.0.0.1", Duration::from_secs(30));
     }
     drop(witnesses);
     let status = m.wait_for(Duration::from_secs(180));

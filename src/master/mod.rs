@@ -65,7 +65,7 @@ use crate::wire::{self, ErrorCode, Hello, Message, Mode, ShutdownReason, Welcome
 use clock::StallClock;
 use conn::{Conn, ReadOutcome};
 use control::{PeerInfo, RateWindow, ThreadMemory};
-use log::{debug, info, warn};
+use log::{debug, info, trace, warn};
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
 use progress::Progress;
@@ -671,6 +671,12 @@ impl Master {
                 self.apply(acts)
             }
             Message::Result(mut r) if worker => {
+                trace!(
+                    "master: worker {id} answers chunk {} (count {}, digest {:016x})",
+                    r.chunk,
+                    r.count,
+                    r.digest
+                );
                 if let Some(c) = self.conns.get_mut(&id) {
                     c.settled(r.chunk);
                 }
@@ -867,6 +873,7 @@ impl Master {
                     stop,
                     kernel,
                 } => {
+                    trace!("master: chunk {chunk} ({start}..={stop}) to worker {worker}");
                     if let Some(c) = self.conns.get_mut(&worker) {
                         c.assigned(chunk, start, stop);
                     }
@@ -879,12 +886,14 @@ impl Master {
                     self.send(worker, &Message::Assign(assign));
                 }
                 Action::Cancel { worker, chunk } => {
+                    trace!("master: chunk {chunk} cancelled on worker {worker}");
                     if let Some(c) = self.conns.get_mut(&worker) {
                         c.cancelled(chunk);
                     }
                     self.send(worker, &Message::Cancel { chunk })
                 }
-                Action::Write { payload, .. } => {
+                Action::Write { chunk, payload, .. } => {
+                    trace!("master: chunk {chunk} written");
                     if let Output::Primes(w) = &mut self.output {
                         w.append(&payload)?;
                     }

@@ -84,11 +84,16 @@ pub fn spawn(name: &str, args: &[&str], stdout: Stdio) -> Proc {
     spawn_env(name, args, &[], stdout)
 }
 
-/// [`spawn`] with extra environment variables.
+/// [`spawn`] with extra environment variables. The child logs at `info` (tests wait
+/// for its info lines); `PC_TEST_RUST_LOG=trace` shows the master's every assign and
+/// answer when a process test fails, with `PC_TEST_VERBOSE=1` to print its lines.
 pub fn spawn_env(name: &str, args: &[&str], env: &[(&str, &str)], stdout: Stdio) -> Proc {
     let mut cmd = Command::new(BIN);
     cmd.args(args)
-        .env("RUST_LOG", "info")
+        .env(
+            "RUST_LOG",
+            std::env::var("PC_TEST_RUST_LOG").unwrap_or_else(|_| "info".into()),
+        )
         .stdin(Stdio::null())
         .stdout(stdout)
         .stderr(Stdio::piped());

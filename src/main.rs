@@ -132,7 +132,8 @@ job_args! {
         /// local worker threads, 1 to 1024 (default: all cores)
         threads: Option<String>,
         #[argh(option)]
-        /// memory budget in MiB for the local worker's threads (default: from RAM and threads)
+        /// memory budget in MiB for the whole process: 3 MiB for the master, the rest for
+        /// the local worker's threads (default: from RAM and threads)
         memory: Option<u64>,
         #[argh(option)]
         /// also accept workers from other machines on ADDR (e.g. 0.0.0.0:7878); an

@@ -208,6 +208,10 @@ EMULATION_SKIP=(
     sieve_window_boundaries                 # kernel_seams, many windows near 2^64
     sieve_window_carried_over_consecutive_calls # kernel_seams, 1.7 s native, windows near 1e15
     sieve_short_forward_jumps_keep_the_window # kernel_seams, 5 s native, windows near 1e17
+    sieve_long_forward_jumps_keep_the_window # kernel_seams, 3 s native, windows near 1e17
+    a_run_of_short_chunks_is_sieved_at_1e18 # kernel_runs, windows and Miller-Rabin at 1e18
+    lone_and_sparse_short_calls_stay_with_miller_rabin # kernel_runs, 16 M numbers of Miller-Rabin
+    heavy_a_run_of_short_chunks_is_sieved_up_to_2_64 # kernel_runs, the 2^32 table
     memory_stays_within_budget              # sieve_correctness, heights up to 1e17
     two_tier_windows_on_a_small_budget      # sieve_correctness, 1.6 s native, windows near 1e17
     decode_of_a_bad_file_leaves_no_output   # output_trust: runs the binary (no binfmt for ARM here)

@@ -583,13 +583,9 @@ fn sieve_window_boundaries() {
     }
 }
 
-/// The sieve's segment in bytes, as the sieve's header gives it per target.
+/// The sieve's segment in bytes.
 fn segment_bytes() -> u64 {
-    if cfg!(target_pointer_width = "64") {
-        1 << 20
-    } else {
-        128 << 10
-    }
+    primecluster::kernel::sieve::SEGMENT_BYTES as u64
 }
 
 /// Windows carried over consecutive calls: many short calls in a row, across the
@@ -672,5 +668,57 @@ fn sieve_short_forward_jumps_keep_the_window() {
                 _ => stop + 1 + u128::from(rng.below(3 * seg as u64)),
             };
         }
+    }
+}
+
+/// Long forward jumps inside the open window, as a thread of a worker among many makes
+/// (its next chunk lies several chunks on): the window is kept and moved over the
+/// gap while the kept primes find their next multiples by division (a skip past
+/// `SHORT_SKIP_SEGMENTS`). Windows carry 32 segments; the calls (a fifth of a segment
+/// to one segment, gaps of 4 to 12 segments) open one window per 32 segments of the
+/// line, not one per call. Each call is checked against a fresh sieve and, near its
+/// ends, against the reference.
+#[test]
+fn sieve_long_forward_jumps_keep_the_window() {
+    use primecluster::kernel::sieve::KEEP_LIMIT;
+    let seg = 30 * segment_bytes() as u128;
+    let mut rng = Rng::splitmix(89);
+    for base in [
+        u128::from(KEEP_LIMIT * 3 / 2).pow(2),
+        100_000_000_000_000_000,
+    ] {
+        let mut sieve = Sieve::new().with_window_cap(32);
+        let first = base + u128::from(rng.below(1000));
+        let mut start = first;
+        let mut calls = 0;
+        for _ in 0..10 {
+            let len = seg / 5 + u128::from(rng.below((seg * 4 / 5) as u64));
+            let stop = start + len - 1;
+            let mut got = Vec::new();
+            sieve.primes(start as u64, stop as u64, &mut |b| got.extend_from_slice(b));
+            let want = Sieve::new().count(start as u64, stop as u64);
+            assert_eq!(got.len() as u64, want, "count {start}..={stop}");
+            let edge = |lo: u128, hi: u128| {
+                let near: Vec<u128> = got
+                    .iter()
+                    .map(|&p| u128::from(p))
+                    .filter(|p| (lo..=hi).contains(p))
+                    .collect();
+                assert_eq!(near, reference_primes(lo, hi), "{lo}..={hi}");
+            };
+            edge(start, (start + 2000).min(stop));
+            edge(stop.saturating_sub(2000).max(start), stop);
+            calls += 1;
+            start = stop + 1 + 4 * seg + u128::from(rng.below(8 * seg as u64));
+        }
+        // The first call is alone: its window ends with it. From the second call on, a
+        // window carries 32 segments; the line covered is at most 10 * 13 segments.
+        let span = (start - first) / seg + 1;
+        let most = 2 + 2 * (span / 32 + 1) as u64;
+        let opened = sieve.windows_opened();
+        assert!(
+            opened <= most,
+            "{opened} windows for {calls} calls over {span} segments (at most {most})"
+        );
     }
 }

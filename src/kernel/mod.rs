@@ -118,6 +118,8 @@ pub struct Kernel {
     sieve: sieve::Sieve,
     presieve: big::Presieve,
     trial: trial::Trial,
+    /// Calls below 2^64 the sieve took (see [`Kernel::sieve_calls`]).
+    sieve_calls: u64,
 }
 
 impl Kernel {
@@ -135,6 +137,7 @@ impl Kernel {
             sieve: sieve::Sieve::with_memory(memory),
             presieve: big::Presieve::new(),
             trial: trial::Trial::new(trial::TrialImpl::preferred()),
+            sieve_calls: 0,
         }
     }
 
@@ -145,6 +148,7 @@ impl Kernel {
             sieve: sieve::Sieve::new(),
             presieve: big::Presieve::new(),
             trial,
+            sieve_calls: 0,
         }
     }
 
@@ -152,6 +156,13 @@ impl Kernel {
     /// primes, see [`sieving_primes::shared_table_bytes`]).
     pub fn heap_bytes(&self) -> usize {
         self.sieve.heap_bytes()
+    }
+
+    /// How many calls (their parts below 2^64) the sieve took rather than pre-sieve +
+    /// Miller–Rabin: tests check the dispatcher's choice with it.
+    #[doc(hidden)]
+    pub fn sieve_calls(&self) -> u64 {
+        self.sieve_calls
     }
 
     /// The kind this kernel was made as.
@@ -174,6 +185,20 @@ impl Kernel {
         fits
     }
 
+    /// Does the sieve take `a..=b` (below 2^64, in the auto or sieve kernel)? Yes when it
+    /// fits the budget and is worth its set-up there ([`sieve::Sieve::worth_here`]: a
+    /// long range, or one in a run of calls). A call it does not take is still told to
+    /// it, so that a run of short calls that start on Miller–Rabin is seen as a run.
+    fn sieve_takes(&mut self, a: u64, b: u64) -> bool {
+        let takes = self.sieve.worth_here(a, b) && self.sieve_fits(b);
+        if takes {
+            self.sieve_calls += 1;
+        } else {
+            self.sieve.note_call(a, b);
+        }
+        takes
+    }
+
     /// Gives the primes in `start..=stop` to `sink`, ascending. An empty range gives none.
     pub fn primes(&mut self, start: u128, stop: u128, sink: &mut dyn PrimeSink) {
         if start > stop {
@@ -182,12 +207,11 @@ impl Kernel {
         if start <= U64_TOP {
             let (a, b) = (start as u64, stop.min(U64_TOP) as u64);
             let mut f = |ps: &[u64]| sink.u64s(ps);
-            match self.kind {
+            let kind = self.kind;
+            match kind {
                 KernelKind::Trial => self.trial.primes_u64(a, b, &mut f),
                 KernelKind::Presieve => self.presieve.primes_u64(a, b, &mut f),
-                _ if self.sieve.worth_here(a, b) && self.sieve_fits(b) => {
-                    self.sieve.primes(a, b, &mut f)
-                }
+                _ if self.sieve_takes(a, b) => self.sieve.primes(a, b, &mut f),
                 _ => self.presieve.primes_u64(a, b, &mut f),
             }
         }
@@ -209,10 +233,11 @@ impl Kernel {
         let mut n = 0;
         if start <= U64_TOP {
             let (a, b) = (start as u64, stop.min(U64_TOP) as u64);
-            n += match self.kind {
+            let kind = self.kind;
+            n += match kind {
                 KernelKind::Trial => self.trial.count_u64(a, b),
                 KernelKind::Presieve => self.presieve.count_u64(a, b),
-                _ if self.sieve.worth_here(a, b) && self.sieve_fits(b) => self.sieve.count(a, b),
+                _ if self.sieve_takes(a, b) => self.sieve.count(a, b),
                 _ => self.presieve.count_u64(a, b),
             };
         }

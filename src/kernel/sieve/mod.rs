@@ -42,7 +42,7 @@
 //! noise. With medium primes sorted, `MEDIUM_MAX` of 1 and 2 segments measured alike at
 //! 1e15 (and segments of 256 and 512 KiB slower), better than 1/4 segment with a looped
 //! bucket tier up to one segment, which is gone.
-//! 32-bit targets (the Pis) get smaller segments and blocks, unmeasured.
+//! 32-bit targets (the Pis) get smaller blocks (16 KiB), unmeasured.
 //!
 //! # Speed (one x86-64 core, AMD EPYC, L2 1 MiB; CPU seconds, same run as primesieve 11)
 //! `primecluster bench`, counting 1e9 numbers from each height, ours / `primesieve -t1`:
@@ -79,9 +79,15 @@
 //! slices, a worker thread's chunks) a window reaches past its call (up to
 //! `CARRY_SEGMENTS`), and a call that continues the last one continues its window and
 //! adds the primes its higher stop needs, so the set-up is paid once per window, not
-//! per call. `fits(stop)` says whether the table and one window fit;
-//! `worth(start, stop)` whether a range is long enough to pay for setting up every
-//! large prime (the dispatcher takes pre-sieve + Miller–Rabin otherwise).
+//! per call; a call further on inside the open window (a thread's chunk past its
+//! neighbours') moves the window there. `fits(stop)` says whether the table and one
+//! window fit; `worth_here(start, stop)` whether the sieve pays here: a range long
+//! enough to pay for setting up every large prime, a call that continues or jumps
+//! into the open window, or a call in a forward run of calls (by whichever kernel)
+//! dense enough that a window carried past it pays over the run (the dispatcher
+//! takes pre-sieve + Miller–Rabin otherwise). Near 2^64 the master's chunks are each
+//! shorter than a window is worth; judged as a run, all but a thread's first are
+//! sieved (`run` counting 1e9 numbers below 2^64: 16.9 s before, 2.6 s).
 
 use super::budget::Memory;
 use super::sieving_primes::{shared_table, table_bytes, PrimeTable};
@@ -118,12 +124,12 @@ fn xorshift(mut x: u64) -> impl FnMut() -> u64 {
 /// The residues prime to 30, in bit order.
 const WHEEL: [u64; 8] = [1, 7, 11, 13, 17, 19, 23, 29];
 
-/// Bytes per segment: L2-sized on 64-bit machines; smaller on 32-bit ARM (a Pi has
-/// 16-32 KiB of L1 and a small or shared L2).
-#[cfg(target_pointer_width = "64")]
-const SEGMENT_BYTES: usize = 1024 * 1024;
-#[cfg(not(target_pointer_width = "64"))]
-const SEGMENT_BYTES: usize = 1024 * 1024;
+/// Bytes per segment: L2-sized on 64-bit machines. 32-bit ARM has the same: a Pi's L2
+/// is smaller (128 KiB-1 MiB, shared), but the kept buckets' set-up needs
+/// `MEDIUM_MAX` (one segment) of at least 2^20 (see below); blocks there are smaller.
+/// Unmeasured on a Pi. Public for the tests, which put calls across its boundaries.
+#[doc(hidden)]
+pub const SEGMENT_BYTES: usize = 1024 * 1024;
 
 /// Bytes per block: the part of the segment that pre-sieve and small primes work on at
 /// once, sized to stay in L1.
@@ -272,6 +278,11 @@ pub struct Sieve {
     stream: PrimeStream,
     /// The batch handed to the sink, reused.
     out: Vec<u64>,
+    /// The caller's last call (first and last number), whichever kernel took it: see
+    /// `in_run`.
+    last_call: Option<(u64, u64)>,
+    /// Windows opened so far (either tier), for tests of when windows are kept.
+    windows_opened: u64,
 }
 
 impl Default for Sieve {
@@ -318,6 +329,8 @@ impl Sieve {
             keep,
             stream: PrimeStream::new(),
             out: Vec::new(),
+            last_call: None,
+            windows_opened: 0,
         }
     }
 
@@ -358,6 +371,13 @@ impl Sieve {
     pub fn with_window_cap(mut self, segs: u64) -> Self {
         self.window_cap = segs.max(1);
         self
+    }
+
+    /// How many windows of large primes this sieve has opened (set up): tests check
+    /// that a run of calls keeps its window rather than setting it up per call.
+    #[doc(hidden)]
+    pub fn windows_opened(&self) -> u64 {
+        self.windows_opened
     }
 
     /// The budget this sieve keeps to.
@@ -493,6 +513,12 @@ impl Sieve {
         n
     }
 
+    /// Tells the sieve that its caller's call on `start..=stop` went to another kernel
+    /// (pre-sieve + Miller–Rabin): the next call may continue the run it began.
+    pub fn note_call(&mut self, start: u64, stop: u64) {
+        self.last_call = Some((start, stop));
+    }
+
     /// Sieves the bytes holding start..=stop and gives each sieved run, with bits outside
     /// the range cleared, to `visit` with its byte index. Requires start <= stop.
     fn sieve_range(&mut self, start: u64, stop: u64, visit: &mut dyn FnMut(u64, &[u8])) {
@@ -508,17 +534,19 @@ impl Sieve {
         // (this one continues the last, or jumps a little forward): every hit of a
         // window is written down when it opens, so reaching past a lone call would
         // cost set-up for numbers nobody asks for.
-        let sequential = self.continues(start) || self.jumps_within_window(start, stop);
+        let sequential =
+            self.continues(start) || self.jumps_within_window(start) || self.in_run(start, stop);
+        self.last_call = Some((start, stop));
         if self.continues(start) {
             // A window left open by the last call goes on (consecutive calls, such as
             // `primes` slices or a worker thread's adjacent chunks, set up each large
             // prime once per window, not once per call), with any primes a higher stop
             // needs added.
             self.extend_windows(stop);
-        } else if self.jumps_within_window(start, stop) {
-            // A short jump forward inside the open window (a worker thread's next
-            // chunk, past another thread's): moving the window's primes over the gap
-            // costs less than setting them all up again.
+        } else if self.jumps_within_window(start) {
+            // A jump forward inside the open window (a worker thread's next chunk, past
+            // other threads' chunks): moving the window over the gap costs less than
+            // setting all its primes up again.
             self.advance_windows(first);
             self.jump_to(first);
             self.extend_windows(stop);
@@ -577,23 +605,73 @@ impl Sieve {
         first == self.pos || (self.last_byte.is_some() && first + 1 == self.pos)
     }
 
-    /// Is the sieve worth its set-up on `start..=stop` here: is the range long enough
-    /// ([`Sieve::worth`]), or does it continue the last call with its window open, or
-    /// jump a little forward inside it, so that the large primes are set up already?
-    pub fn worth_here(&self, start: u64, stop: u64) -> bool {
+    /// Is the sieve worth its set-up on `start..=stop` here? Yes when the range is long
+    /// enough ([`Sieve::worth`]); when it continues the last call with its window open,
+    /// or jumps forward inside that window, so that the large primes are set up already
+    /// (`skip_pays`); or when it belongs to a forward run of calls that a window opened
+    /// now serves well enough to pay for it (`in_run`).
+    pub fn worth_here(&mut self, start: u64, stop: u64) -> bool {
         Self::worth(start, stop)
             || (self.continues(start) && self.windows[1].end > self.pos)
-            || self.jumps_within_window(start, stop)
+            || (self.jumps_within_window(start) && self.skip_pays(start, stop))
+            || self.in_run(start, stop)
     }
 
-    /// Does a call on `start..=stop` start a little past the last one, inside its open
-    /// window? "A little": at most 4 times the call's length (or a segment), so moving
-    /// the window's primes across the gap (about what crossing them off there would
-    /// cost) stays cheaper than a new window's set-up.
-    fn jumps_within_window(&self, start: u64, stop: u64) -> bool {
-        let (first, last) = (start / 30, stop / 30);
-        let reach = 4 * (last - first + 1).max(SEGMENT_BYTES as u64);
-        first > self.pos && first < self.windows[1].end && first - self.pos <= reach
+    /// Does a call from `start` jump forward to a byte inside the open window? Then
+    /// the window is kept and moved there (its hits are positions: the lists jumped
+    /// over are freed): the kept primes are moved by `jump_to` whether the window is
+    /// kept or not, so keeping it is never dearer than setting it up again.
+    fn jumps_within_window(&self, start: u64) -> bool {
+        let first = start / 30;
+        first > self.pos && first < self.windows[1].end
+    }
+
+    /// Is a jump forward to `start` cheap next to the call? A skip of a few segments
+    /// moves the kept primes across it; a longer one finds each kept prime's next
+    /// multiple by a division (about 50 ns each, 0.1 s for the 2 M primes below 2^25),
+    /// about what Miller–Rabin takes on 3 numbers per kept prime.
+    fn skip_pays(&self, start: u64, stop: u64) -> bool {
+        let gap = (start / 30).saturating_sub(self.pos);
+        gap <= SHORT_SKIP_SEGMENTS * SEGMENT_BYTES as u64
+            || stop - start >= 3 * pi_bound(self.keep) as u64
+    }
+
+    /// Is `start..=stop` part of a forward run of calls that a window opened here
+    /// serves well enough to pay for it? A worker thread's chunks come so (one after
+    /// the other, or each past its neighbours' chunks), each shorter than `worth_len`
+    /// near 2^64 (the master sizes them from a rate measured on Miller–Rabin, or to
+    /// 2^20 primes when they are shipped), so judged one by one they would never leave
+    /// Miller–Rabin. Judged as a run: the last call (by whichever kernel) ended before
+    /// this one starts, and at this call's share of the line (its length over its
+    /// length plus the gap) the numbers asked for within a carried window's reach are
+    /// at least `worth_len`. A call that alone opens the run (the first of a thread)
+    /// still goes to Miller–Rabin.
+    fn in_run(&mut self, start: u64, stop: u64) -> bool {
+        let Some((_, last_stop)) = self.last_call else {
+            return false;
+        };
+        if start <= last_stop {
+            return false;
+        }
+        let need = Self::worth_len(stop);
+        if need == 0 {
+            return true;
+        }
+        let Some(plan) = self.plan_for(stop) else {
+            return false;
+        };
+        // The window that would open: both tiers when the budget splits the primes
+        // (the shorter one is set up more often), carried at most `CARRY_SEGMENTS`.
+        let segs = if plan.split > self.keep {
+            plan.segs[0].min(plan.segs[1])
+        } else {
+            plan.segs[1]
+        };
+        let segs = segs.min(self.window_cap).min(CARRY_SEGMENTS);
+        let len = (stop - start) as f64 + 1.0;
+        let reach = (segs as f64 * SEGMENT_BYTES as f64 * 30.0).max(len);
+        let gap = (start - last_stop - 1) as f64;
+        reach * len / (len + gap) >= need as f64
     }
 
     /// Moves the open windows from `pos` to byte `to` without crossing anything off:
@@ -663,6 +741,7 @@ impl Sieve {
         };
         let reach = (last + 1).max((base_seg + carry) * seg_bytes);
         let end = reach.min((base_seg + segs) * seg_bytes).min(BYTE_END);
+        self.windows_opened += 1;
         let w = &mut self.windows[tier];
         w.close();
         // The same pages: the last window of a call is shorter, and its pages are

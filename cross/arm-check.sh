@@ -209,6 +209,7 @@ EMULATION_SKIP=(
     sieve_window_carried_over_consecutive_calls # kernel_seams, 1.7 s native, windows near 1e15
     sieve_short_forward_jumps_keep_the_window # kernel_seams, 5 s native, windows near 1e17
     sieve_long_forward_jumps_keep_the_window # kernel_seams, 3 s native, windows near 1e17
+    sieve_run_from_inside_a_segment_keeps_one_carried_window # kernel_seams, 1.9 s native, 1e9 numbers at 2.5e15
     a_run_of_short_chunks_is_sieved_at_1e18 # kernel_runs, windows and Miller-Rabin at 1e18
     lone_and_sparse_short_calls_stay_with_miller_rabin # kernel_runs, 16 M numbers of Miller-Rabin
     heavy_a_run_of_short_chunks_is_sieved_up_to_2_64 # kernel_runs, the 2^32 table

@@ -722,3 +722,44 @@ fn sieve_long_forward_jumps_keep_the_window() {
         );
     }
 }
+
+/// A run of consecutive calls that starts inside a segment (a worker thread's chunks
+/// start anywhere): the window opened by its second call carries 32 whole segments
+/// past that call's start, so a run of up to 32 segments after the first call opens
+/// two windows (the lone first call's and the carried one). Carried from the start of
+/// the segment instead, the run's last sliver set up a third window in full (at 1e16,
+/// 0.1 s on a 0.5 s run). Every call's count is checked against a fresh sieve and the
+/// run's ends against the reference.
+#[test]
+fn sieve_run_from_inside_a_segment_keeps_one_carried_window() {
+    use primecluster::kernel::sieve::KEEP_LIMIT;
+    let seg = 30 * segment_bytes() as u128;
+    let base = u128::from(KEEP_LIMIT * 3 / 2).pow(2) / seg * seg;
+    // The second call starts 0.9 segments into a segment; calls of 1.23 segments (the
+    // width of 2^20 primes at 1e16) until 32 segments past it.
+    let first = base + seg / 2;
+    let len = seg * 123 / 100;
+    let second = first + seg * 2 / 5;
+    let end = second + 32 * seg - 1;
+    let mut sieve = Sieve::new();
+    let mut start = first;
+    let mut calls = 0;
+    while start <= end {
+        let stop = if start == first {
+            second - 1
+        } else {
+            (start + len - 1).min(end)
+        };
+        let got = sieve.count(start as u64, stop as u64);
+        let want = Sieve::new().count(start as u64, stop as u64);
+        assert_eq!(got, want, "count {start}..={stop}");
+        calls += 1;
+        start = stop + 1;
+    }
+    let mut got = Vec::new();
+    Sieve::new().primes((end - 3000) as u64, end as u64, &mut |b| {
+        got.extend(b.iter().map(|&p| u128::from(p)))
+    });
+    assert_eq!(got, reference_primes(end - 3000, end));
+    assert_eq!(sieve.windows_opened(), 2, "windows for {calls} calls");
+}

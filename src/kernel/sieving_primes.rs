@@ -135,9 +135,13 @@ pub fn table_bytes(limit: u64) -> u64 {
 }
 
 /// The limit a table is built to when `limit` is asked and `old` exists: at least
-/// double the old one (so a rising stop rebuilds it a few times only), at most 2^32-1.
+/// double the old one (so a rising stop rebuilds it a few times only), with 1/64 to
+/// spare (so a run of calls just past the first, whose roots creep up, does not rebuild
+/// it at all), at most 2^32-1.
 fn grown_limit(limit: u64, old: u64) -> u64 {
-    limit.max(old.saturating_mul(2)).clamp(1 << 20, TOP)
+    (limit + limit / 64)
+        .max(old.saturating_mul(2))
+        .clamp(1 << 20, TOP)
 }
 
 /// The process's table (`None` until a stop needs one).

@@ -46,8 +46,9 @@
 //!
 //! # Speed (one x86-64 core, AMD EPYC, L2 1 MiB; CPU seconds, same run as primesieve 11)
 //! `primecluster bench`, counting 1e9 numbers from each height, ours / `primesieve -t1`:
-//! 1e9 1.00x, 1e12 0.99x, 1e15 1.08x, 1e16 1.15x, 1e17 1.11x, 1e18 0.78x, 1e19 0.57x,
-//! 2^64-1e9 0.52x; two threads 0.62x at 1e18, 0.79x near 2^64. On a Pi Zero's budget
+//! 1e9 1.00x, 1e12 0.99x, 1e15 1.10x, 1e16 1.21x, 1e17 1.11x, 1e18 0.78x, 1e19 0.55x,
+//! 2^64-1e9 0.53x; two threads 0.58x at 1e18, 0.74x near 2^64; on the chunks a master
+//! cuts (2^20 primes each) 1.18x at 1e16, 0.79x at 1e18. On a Pi Zero's budget
 //! (`--memory 64`) at 1e18: 1.7x (see the closing notes of issue 9).
 //!
 //! # State kept between calls
@@ -739,7 +740,10 @@ impl Sieve {
         } else {
             0
         };
-        let reach = (last + 1).max((base_seg + carry) * seg_bytes);
+        // Carried whole segments past `pos`, not past its segment's start: a run that
+        // starts mid-segment would otherwise leave a sliver of its `carry` segments to a
+        // second window, set up again in full.
+        let reach = (last + 1).max((self.pos + carry * seg_bytes).next_multiple_of(seg_bytes));
         let end = reach.min((base_seg + segs) * seg_bytes).min(BYTE_END);
         self.windows_opened += 1;
         let w = &mut self.windows[tier];

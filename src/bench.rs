@@ -11,16 +11,19 @@
 //! First comes the table of issue 9: counting a 1e9-wide range (1e8 with `--quick`)
 //! at every height from 1e9 to 2^64-1e9 on one thread, ours against `primesieve -t1`,
 //! as CPU seconds (the machine is shared: wall time would measure the neighbours) and
-//! the memory of each run (ours: the sieve's heap plus the shared table; primesieve:
-//! its peak resident size), then 2 threads at 1e18 and near 2^64.
+//! the memory of each run (ours: the sieve's heap plus the shared table up to √stop;
+//! primesieve: its peak resident size), then 2 threads at 1e18 and near 2^64, then the
+//! same ranges as a worker's threads count them on the chunks a master cuts for a job
+//! that ships primes (2^20 primes each, dealt to the threads in turn): a run of short
+//! calls. Each time is the better of two runs, ours and primesieve's side by side.
 
 use crate::gaps::{self, GapEncoder};
-use crate::kernel::sieving_primes::{shared_table, shared_table_bytes};
+use crate::kernel::sieving_primes::{shared_table, table_bytes};
 use crate::kernel::trial::{Trial, TrialImpl};
 use crate::kernel::{Kernel, KernelKind, Memory};
 use crate::master::{check_result, human};
 use crate::output::{Format, JobSpec, OutputWriter};
-use crate::schedule::{Action, Config, Event, Scheduler};
+use crate::schedule::{aligned_width, Action, Config, Event, Scheduler};
 use crate::wire::{self, ChunkResult, Message, Mode};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -422,6 +425,13 @@ fn warm_table(stop: u128) -> f64 {
     process_cpu() - cpu0
 }
 
+/// Bytes of the shared table a fresh process holds for a range ending at `stop`. The
+/// process's own table may be larger by now (it grows for earlier rows and never
+/// shrinks), which would charge a low row for a high row's table.
+fn table_for(stop: u128) -> u64 {
+    table_bytes((stop.min(u64::MAX as u128) as u64).isqrt())
+}
+
 /// Counts `start..=stop` on `threads` threads (each its own kernel on its part, the
 /// budget shared as a worker shares it): (CPU seconds, bytes held at the end, count).
 fn ours(start: u128, stop: u128, threads: u32) -> (f64, u64, u64) {
@@ -447,49 +457,125 @@ fn ours(start: u128, stop: u128, threads: u32) -> (f64, u64, u64) {
             .fold((0, 0), |(c, m), (c2, m2)| (c + c2, m + m2))
     });
     let cpu = process_cpu() - cpu0;
-    (cpu, heap + shared_table_bytes(), count)
+    (cpu, heap + table_for(stop), count)
+}
+
+/// Counts `start..=stop` as a worker's `threads` threads do on the chunks a master cuts
+/// for a job that ships primes: each thread's first chunk `initial_width` wide, the
+/// rest as wide as the cap of 2^20 primes allows (the sieve's rate would make them
+/// wider), cut back to end on a sieve segment as the master does, chunk i to thread
+/// i mod `threads` (the master cuts in order and hands out round the robin). (CPU seconds, bytes held at the end, count.)
+fn ours_chunks(start: u128, stop: u128, threads: u32) -> (f64, u64, u64) {
+    let memory = Memory::default_for(threads);
+    let cfg = Config::new(start, stop, true);
+    let n = u128::from(threads);
+    let mut chunks: Vec<(u128, u128)> = Vec::new();
+    let mut a = start;
+    while a <= stop {
+        let w = if (chunks.len() as u128) < n {
+            cfg.initial_width
+        } else {
+            aligned_width(a, (cfg.max_chunk_primes as f64 * (a as f64).ln()) as u128)
+        };
+        let b = (a + w - 1).min(stop);
+        chunks.push((a, b));
+        a = b + 1;
+    }
+    let chunks = &chunks;
+    let cpu0 = process_cpu();
+    let (count, heap) = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads as usize)
+            .map(|t| {
+                scope.spawn(move || {
+                    let mut k = Kernel::with_budget(KernelKind::Auto, memory);
+                    let mine = chunks.iter().skip(t).step_by(threads as usize);
+                    let c: u64 = mine.map(|&(a, b)| k.count(a, b)).sum();
+                    (c, k.heap_bytes() as u64)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or((0, 0)))
+            .fold((0, 0), |(c, m), (c2, m2)| (c + c2, m + m2))
+    });
+    let cpu = process_cpu() - cpu0;
+    (cpu, heap + table_for(stop), count)
 }
 
 /// The table of issue 9 (see the module header).
 fn height_table(quick: bool, has_primesieve: bool) {
     let width: u128 = if quick { 100_000_000 } else { 1_000_000_000 };
-    let heights: [(&str, u128, u32); 10] = [
-        ("1e9", 1_000_000_000, 1),
-        ("1e12", 1_000_000_000_000, 1),
-        ("1e15", 1_000_000_000_000_000, 1),
-        ("1e16", 10_000_000_000_000_000, 1),
-        ("1e17", 100_000_000_000_000_000, 1),
-        ("1e18", 1_000_000_000_000_000_000, 1),
-        ("1e19", 10_000_000_000_000_000_000, 1),
-        ("2^64-w", TWO64 - width, 1),
-        ("1e18", 1_000_000_000_000_000_000, 2),
-        ("2^64-w", TWO64 - width, 2),
+    // Whole ranges (one call per thread), then as chunks ("chunks": see `ours_chunks`).
+    let (e16, e18) = (10_000_000_000_000_000, 1_000_000_000_000_000_000);
+    let heights: [(&str, u128, u32, bool); 15] = [
+        ("1e9", 1_000_000_000, 1, false),
+        ("1e12", 1_000_000_000_000, 1, false),
+        ("1e15", 1_000_000_000_000_000, 1, false),
+        ("1e16", e16, 1, false),
+        ("1e17", 100_000_000_000_000_000, 1, false),
+        ("1e18", e18, 1, false),
+        ("1e19", 10_000_000_000_000_000_000, 1, false),
+        ("2^64-w", TWO64 - width, 1, false),
+        ("1e18", e18, 2, false),
+        ("2^64-w", TWO64 - width, 2, false),
+        ("1e16", e16, 1, true),
+        ("1e18", e18, 1, true),
+        ("2^64-w", TWO64 - width, 1, true),
+        ("1e18", e18, 2, true),
+        ("2^64-w", TWO64 - width, 2, true),
     ];
     println!(
-        "counting {} numbers from each height (CPU seconds; memory: ours heap + shared table, primesieve peak RSS;",
+        "counting {} numbers from each height (CPU seconds; memory: ours heap + shared table to sqrt(stop), primesieve peak RSS;",
         human(width as f64)
     );
     println!(
-        "table s: building our shared table of sieving primes, once per process, not in 'ours s')"
+        "table s: building our shared table of sieving primes, once per process, not in 'ours s';"
     );
     println!(
-        "{:<8} {:>3} {:>9} {:>9} {:>10} {:>9} {:>10} {:>7} {:>8}",
+        "chunks: ours on the chunks a master cuts when primes are shipped, 2^20 primes each, dealt to the threads in turn;"
+    );
+    println!("each time the better of two runs, ours and primesieve's taken side by side)");
+    println!(
+        "{:<13} {:>3} {:>9} {:>9} {:>10} {:>9} {:>10} {:>7} {:>8}",
         "height", "thr", "count", "ours s", "ours MiB", "ps s", "ps MiB", "ratio", "table s"
     );
     // primesieve first: a child's peak resident size starts from its parent's (Linux
-    // carries it over fork and exec), so it is measured while ours is still small.
+    // carries it over fork and exec), so its memory is measured while ours is still
+    // small. Its time is the better of that run and one right after ours: the
+    // machine's speed drifts over the minutes the table takes (a phase of primesieve
+    // and then one of ours moved ratios by 0.3), so both sides are also timed
+    // side by side, and each takes the better of two runs.
     let ps_runs: Vec<_> = heights
         .iter()
-        .map(|&(_, start, threads)| {
+        .map(|&(_, start, threads, _)| {
             has_primesieve
                 .then(|| primesieve_run(start, start + width - 1, threads))
                 .flatten()
         })
         .collect();
-    for ((label, start, threads), ps) in heights.into_iter().zip(ps_runs) {
+    for ((label, start, threads, chunked), ps) in heights.into_iter().zip(ps_runs) {
         let stop = start + width - 1;
         let table_s = warm_table(stop);
-        let (cpu, mem, count) = ours(start, stop, threads);
+        let run_ours = || {
+            if chunked {
+                ours_chunks(start, stop, threads)
+            } else {
+                ours(start, stop, threads)
+            }
+        };
+        let (cpu, mem, count) = run_ours();
+        let ps = ps.map(|(ps_cpu, ps_mem, ps_count)| {
+            let again = primesieve_run(start, stop, threads);
+            let best = again.map_or(ps_cpu, |(t, _, _)| t.min(ps_cpu));
+            (best, ps_mem, ps_count)
+        });
+        let cpu = cpu.min(run_ours().0);
+        let label = if chunked {
+            format!("{label} chunks")
+        } else {
+            label.to_string()
+        };
         let (ps_s, ps_mib, ratio) = match ps {
             Some((ps_cpu, ps_mem, ps_count)) if ps_count == count => (
                 format!("{ps_cpu:.3}"),
@@ -500,7 +586,7 @@ fn height_table(quick: bool, has_primesieve: bool) {
             None => ("-".into(), "-".into(), "-".into()),
         };
         println!(
-            "{:<8} {:>3} {:>9} {:>9.3} {:>10.1} {:>9} {:>10} {:>7} {:>8.3}",
+            "{:<13} {:>3} {:>9} {:>9.3} {:>10.1} {:>9} {:>10} {:>7} {:>8.3}",
             label,
             threads,
             count,

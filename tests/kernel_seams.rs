@@ -596,9 +596,13 @@ fn segment_bytes() -> u64 {
 fn sieve_window_carried_over_consecutive_calls() {
     use primecluster::kernel::sieve::KEEP_LIMIT;
     let mut sieve = Sieve::new().with_window_cap(2);
-    // Three consecutive primes above the kept limit: their squares are 2p+gap apart.
-    let p = next_prime(u128::from(KEEP_LIMIT) + 5000);
-    let q = next_prime(p + 1);
+    // Twin primes above the kept limit: their squares are 4p apart (5e8 numbers at
+    // 2^27; a wider gap would make the run as many times longer).
+    let mut p = next_prime(u128::from(KEEP_LIMIT) + 5000);
+    let mut q = next_prime(p + 1);
+    while q - p != 2 {
+        (p, q) = (q, next_prime(q + 1));
+    }
     let mut rng = Rng::splitmix(71);
     let mut start = p * p - 3000;
     let end = q * q + 3000;

@@ -209,7 +209,7 @@ fn ranges_near_1e16_and_the_kept_limit() {
 fn fits_follows_the_budget() {
     let s = Sieve::new();
     assert!(s.fits(0) && s.fits(MAX_STOP) && s.fits(u64::MAX));
-    // 8 MiB does not hold the kept primes (16 MB on 64-bit); 64 MiB does up to 1e18
+    // 8 MiB does not hold the kept primes (58 MB on 64-bit); 64 MiB does up to 1e18
     // (a Pi Zero's budget), but not the 143 MB table near 2^64.
     let small = Sieve::with_memory(Memory::mib(8, 1));
     assert!(!small.fits(u64::MAX));
@@ -218,6 +218,10 @@ fn fits_follows_the_budget() {
     assert!(!pi.fits(u64::MAX));
     // Two threads share one table: 512 MiB holds both near 2^64.
     assert!(Sieve::with_memory(Memory::mib(512, 2)).fits(u64::MAX));
+    // 200 MiB: the table leaves 66 MB, too little for all the kept primes a larger
+    // budget keeps (58 MB) beside a window, so fewer are kept and it still sieves.
+    assert!(Sieve::with_memory(Memory::mib(200, 1)).fits(u64::MAX));
+    assert!(Sieve::with_memory(Memory::mib(300, 2)).fits(u64::MAX));
 }
 
 #[test]

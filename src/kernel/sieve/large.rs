@@ -628,7 +628,8 @@ pub(super) fn fixed_bytes(keep: u64, s: u64) -> u64 {
     // half again to spare).
     let per_byte = (30.0 / (2.0 * (s.max(2) as f64).ln()) * 1.5).min(8.0);
     let out = (BLOCK_BYTES as f64 * per_byte) as u64 * 8;
-    let stream_and_medium = SEGMENT_BYTES as u64 + (2 << 20);
+    // The stream's inner sieves: one, and a second past SMALL_MAX^2.
+    let stream_and_medium = 2 * SEGMENT_BYTES as u64 + (2 << 20);
     let process = 2 << 20;
     SEGMENT_BYTES as u64 + kept + kept / 8 + pages + out + (1 << 20) + stream_and_medium + process
 }

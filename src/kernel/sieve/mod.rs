@@ -65,13 +65,14 @@
 //! 1e16; forwards (from half as far) 1 ms, 30 ms, 96 ms.
 //!
 //! # Every height below 2^64: kept primes and windows, within a budget
-//! Sieving primes up to `KEEP_LIMIT` (2^25; 2^22 on a small budget or 32-bit) are
-//! kept set up between calls as described above (8 bytes each, 16 MB). Larger ones,
-//! up to 2^32 near 2^64, are far too many to keep per thread (203 M), so a call cuts
-//! its range into windows of whole segments. When a window opens, every such prime is
-//! taken from the process's shared table of sieving primes ([`super::sieving_primes`])
-//! and each of its multiples in the window written down as a 2-byte hit in the list
-//! of its 8 KiB block (`hits.rs`); a segment then clears its blocks' hits. Finding a
+//! Sieving primes up to `KEEP_LIMIT` (2^27, so no window below 1.8e16; 2^25 or 2^22
+//! on smaller budgets, 2^22 on 32-bit) are kept set up between calls as described
+//! above (8 bytes each, 58 MB). Larger ones, up to 2^32 near 2^64, are far too many
+//! to keep per thread (203 M), so a call cuts its range into windows of whole
+//! segments. When a window opens, every such prime is taken from the process's
+//! shared table of sieving primes ([`super::sieving_primes`]) and each of its
+//! multiples in the window written down as a 2-byte hit in the list of its 8 KiB
+//! block (`hits.rs`); a segment then clears its blocks' hits. Finding a
 //! prime's first multiple is one division-free pass (`large::set_up_batch`, about 5
 //! ns a prime), so a window costs about 1 s near 2^64 whatever its length, and its
 //! length is what the budget buys: 2 bytes per hit, about 48B/7p hits of each prime p
@@ -142,13 +143,21 @@ const BLOCK_BYTES: usize = 16 * 1024;
 /// Largest "small" sieving prime: at least a few unrolled steps per block.
 const SMALL_MAX: u64 = (BLOCK_BYTES / 4) as u64;
 
-/// Largest sieving prime kept set up between calls (small, medium and kept buckets):
-/// 2.1 M primes, 16 MB, on 64-bit; 0.3 M primes, 2.4 MB, on 32-bit. Larger ones are set
-/// up per window from the shared table (see `Window`).
+/// Largest sieving prime kept set up between calls (small, medium and kept buckets),
+/// where the budget holds them (see `keep_for`): 7.3 M primes, 58 MB, on 64-bit, so
+/// up to 1.8e16 no window opens at all; 0.3 M primes, 2.4 MB, on 32-bit. Larger ones
+/// are set up per window from the shared table (see `Window`). Counting 1e9 numbers,
+/// 2^27 against 2^25 (`bench`, same run): 1e16 0.508 -> 0.472 s, 1e17 0.722 -> 0.642
+/// s, 1e18 0.966 -> 0.916 s, near 2^64 1.83 -> 1.56 s.
 #[cfg(target_pointer_width = "64")]
-pub const KEEP_LIMIT: u64 = 1 << 25;
+pub const KEEP_LIMIT: u64 = 1 << 27;
 #[cfg(not(target_pointer_width = "64"))]
 pub const KEEP_LIMIT: u64 = 1 << 22;
+
+/// The kept limit for budgets whose share holds the 2^25 primes' buckets but not
+/// `KEEP_LIMIT`'s and a carried window near 2^64 (two threads in 300 MiB, say):
+/// 2.1 M primes, 16 MB.
+const MID_KEEP_LIMIT: u64 = 1 << 25;
 
 /// Largest prime sieved every segment rather than through the buckets: one segment
 /// (such a prime hits it about 8 times). Sorted by wheel position (`Medium`), these
@@ -168,6 +177,26 @@ const MEDIUM_PART: usize = SEGMENT_BYTES / 4;
 /// 0.56 M primes, 4.5 MB.
 const SMALL_KEEP_LIMIT: u64 = 1 << 22;
 const SMALL_SHARE: u64 = 128 << 20;
+
+/// The kept limit for a sieve of `memory`'s share: `KEEP_LIMIT` where that share, after
+/// the largest shared table (near 2^64), holds the kept primes and a window reaching
+/// `CARRY_SEGMENTS` (the default budgets for one and two threads do); else the
+/// largest that still leaves windows there: keeping more primes must not make a
+/// budget that sieved near 2^64 fall back to Miller-Rabin.
+fn keep_for(memory: Memory) -> u64 {
+    let share = memory.total / u64::from(memory.threads.max(1));
+    if share < SMALL_SHARE {
+        return SMALL_KEEP_LIMIT.min(KEEP_LIMIT);
+    }
+    let top = u64::from(u32::MAX);
+    let free = memory.share_after(table_bytes(top)).unwrap_or(0);
+    let needs = fixed_bytes(KEEP_LIMIT, top) + window_bytes(CARRY_SEGMENTS, top, KEEP_LIMIT);
+    if free >= needs {
+        KEEP_LIMIT
+    } else {
+        MID_KEEP_LIMIT.min(KEEP_LIMIT)
+    }
+}
 
 /// Number of kept buckets: more than the most segments a next multiple can lie ahead
 /// (one segment plus p bytes, for p up to `keep`).
@@ -300,12 +329,7 @@ impl Sieve {
 
     /// A sieve whose windows of large primes fit its share of `memory`.
     pub fn with_memory(memory: Memory) -> Self {
-        let share = memory.total / u64::from(memory.threads.max(1));
-        let keep = if share < SMALL_SHARE {
-            SMALL_KEEP_LIMIT.min(KEEP_LIMIT)
-        } else {
-            KEEP_LIMIT
-        };
+        let keep = keep_for(memory);
         let small = primes_up_to(SMALL_MAX as u32)
             .into_iter()
             .filter(|&p| u64::from(p) >= FIRST_SIEVING_PRIME)
@@ -909,5 +933,30 @@ impl Sieve {
             self.medium.push(Wheeled::new(p, byte - self.pos, class));
         }
         set_up_kept_batch(&batch[..n], self.pos, &mut self.big);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The default budgets for one and two threads keep `KEEP_LIMIT`; a share that
+    /// holds the table near 2^64 but not those kept primes beside it keeps fewer, so
+    /// that it still sieves there; a Pi Zero's keeps fewest.
+    #[test]
+    fn kept_limit_follows_the_budget() {
+        let keep = |mib, threads| Sieve::with_memory(Memory::mib(mib, threads)).keep;
+        assert_eq!(keep(480, 1), KEEP_LIMIT);
+        assert_eq!(keep(480, 2), KEEP_LIMIT);
+        assert_eq!(keep(300, 2), MID_KEEP_LIMIT.min(KEEP_LIMIT));
+        assert_eq!(keep(200, 1), MID_KEEP_LIMIT.min(KEEP_LIMIT));
+        assert_eq!(keep(64, 1), SMALL_KEEP_LIMIT.min(KEEP_LIMIT));
+        for (mib, threads) in [(480, 1), (480, 2), (300, 2), (200, 1)] {
+            let s = Sieve::with_memory(Memory::mib(mib, threads));
+            assert!(
+                s.fits(u64::MAX),
+                "{mib} MiB for {threads} threads near 2^64"
+            );
+        }
     }
 }

@@ -14,8 +14,10 @@ use super::*;
 /// set-up there takes 9 ms); the inner sieve, a few.
 pub(super) struct PrimeStream {
     /// Sieves the windows; made on first use, so that making a `Sieve` does not make
-    /// another. It never needs a stream of its own: the stream stops at the kept limit
-    /// (one window past it at most), whose square root is below `SMALL_MAX`.
+    /// another. Past `SMALL_MAX`^2 (2^26 on 64-bit, below the kept limit) it needs
+    /// medium primes from a stream of its own, whose inner sieve stops below 2^15 and
+    /// so needs small primes alone: three sieves at most, the third made only by a
+    /// call that reaches 2^26.
     sieve: Option<Box<Sieve>>,
     /// The primes of the current window, ascending.
     primes: Vec<u64>,
@@ -30,7 +32,9 @@ pub(super) struct PrimeStream {
 const WINDOW: u64 = 1 << 20;
 
 // The inner sieve only ever sieves below SMALL_MAX^2, with small primes alone.
-const _: () = assert!(KEEP_LIMIT + 2 * WINDOW < SMALL_MAX * SMALL_MAX);
+// The inner sieve (a budget of 64 MiB: kept limit 2^22) sieves at most one window past
+// the kept limit, never past its kept primes (it opens no windows, needs no table).
+const _: () = assert!(KEEP_LIMIT + 2 * WINDOW < SMALL_KEEP_LIMIT * SMALL_KEEP_LIMIT);
 
 impl PrimeStream {
     pub(super) fn new() -> Self {
@@ -110,5 +114,30 @@ mod tests {
             assert_eq!(s.peek(), p, "peek twice");
             s.advance();
         }
+    }
+
+    /// Past `SMALL_MAX`^2 the inner sieve needs medium primes of its own (the kept
+    /// limit of 64-bit is past it): every prime from 2^26 - 2^21 to 2^26 + 2^22 comes
+    /// out, against a plain sieve.
+    #[test]
+    fn stream_passes_small_max_squared() {
+        let (lo, hi) = (
+            (SMALL_MAX * SMALL_MAX - (1 << 21)) as u32,
+            (1u32 << 26) + (1 << 22),
+        );
+        let want: Vec<u64> = primes_up_to(hi)
+            .into_iter()
+            .filter(|&p| p >= lo)
+            .map(u64::from)
+            .collect();
+        let mut s = PrimeStream::new();
+        while s.peek() < u64::from(lo) {
+            s.advance();
+        }
+        for &p in &want {
+            assert_eq!(s.peek(), p);
+            s.advance();
+        }
+        assert!(s.peek() > u64::from(hi));
     }
 }

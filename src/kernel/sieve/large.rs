@@ -352,9 +352,21 @@ impl Buckets {
     /// the arena) to `f`, freeing each page once `f` is done with it: entries `f` files
     /// meanwhile may take freed pages, never one still being read.
     #[inline(always)]
-    fn drain(&mut self, slot: usize, mut f: impl FnMut(&mut Self, Range<usize>)) {
+    fn drain(&mut self, slot: usize, f: impl FnMut(&mut Self, Range<usize>)) {
         let t = std::mem::take(&mut self.tail[slot]) as usize;
-        let mut page = std::mem::take(&mut self.full[slot]) as usize;
+        let page = std::mem::take(&mut self.full[slot]) as usize;
+        self.drain_chain(t, page, f);
+    }
+
+    /// `drain` of a bucket already detached: its filling page's write index `t` and
+    /// its first full page.
+    #[inline(always)]
+    fn drain_chain(
+        &mut self,
+        t: usize,
+        mut page: usize,
+        mut f: impl FnMut(&mut Self, Range<usize>),
+    ) {
         if t != 0 {
             let start = (t - 1) / PAGE * PAGE;
             f(self, start..t);
@@ -368,13 +380,24 @@ impl Buckets {
         }
     }
 
-    /// Every entry, leaving the ring empty (the pages are kept).
-    pub(super) fn take_all(&mut self) -> Vec<Wheeled> {
-        let mut all = Vec::new();
-        for slot in 0..self.ring() {
-            self.drain(slot, |b, run| all.extend_from_slice(&b.arena[run]));
+    /// Files every entry again under its first multiple from byte `pos` (after a long
+    /// skip forwards), found as at set-up: a batch without divisions. All buckets are
+    /// detached first, so no entry is taken twice, and each page is freed once read,
+    /// so the entries are never all copied out at once (58 MB of them at 2^27).
+    pub(super) fn refile_from(&mut self, pos: u64) {
+        let ring = self.tail.len();
+        let tails = std::mem::replace(&mut self.tail, vec![0; ring]);
+        let fulls = std::mem::replace(&mut self.full, vec![0; ring]);
+        for (&t, &page) in tails.iter().zip(&fulls) {
+            self.drain_chain(t as usize, page as usize, |b, run| {
+                let mut primes = [0u64; PAGE];
+                let n = run.len();
+                for (p, w) in primes.iter_mut().zip(&b.arena[run]) {
+                    *p = w.prime();
+                }
+                set_up_kept_batch(&primes[..n], pos, b);
+            });
         }
-        all
     }
 
     /// Empties every bucket (after a jump), keeping the pages for reuse.

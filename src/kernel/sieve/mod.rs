@@ -59,10 +59,11 @@
 //! where the last one ended (or in the very byte it ended in: that byte's sieved value
 //! is kept) continues with every offset as it is. A call further on (a worker thread's
 //! usual case: its chunks skip the other threads' chunks) keeps the primes set up and
-//! finds each one's first multiple again, one division per prime. A call further back
-//! drops them all and sets them up again from the stream. Measured cost of such a
-//! call, on top of its sieving: backwards 2 ms near 1e12, 51 ms near 1e15, 166 ms near
-//! 1e16; forwards (from half as far) 1 ms, 30 ms, 96 ms.
+//! moves the bucketed ones across a short skip, or finds each one's first multiple
+//! again past a long one (in batches without divisions, as at set-up). A call further
+//! back drops them all and sets them up again from the stream. Measured cost of such
+//! a call, on top of its sieving: backwards 2 ms near 1e12, 51 ms near 1e15, 166 ms
+//! near 1e16 (with 2^25 kept); a long skip forwards at 1e16, 40 ms (2^27 kept).
 //!
 //! # Every height below 2^64: kept primes and windows, within a budget
 //! Sieving primes up to `KEEP_LIMIT` (2^27, so no window below 1.8e16; 2^25 or 2^22
@@ -221,7 +222,8 @@ const PAGE: usize = 128;
 const CARRY_SEGMENTS: u64 = 32;
 
 /// A forward skip of at most this many segments moves the kept bucketed primes across
-/// it rather than finding each one's next multiple by a division.
+/// it rather than finding each one's next multiple again (`Buckets::refile_from`): at
+/// 1e16 moving costs about 7.5 ms a segment, finding them again 40 ms.
 const SHORT_SKIP_SEGMENTS: u64 = 4;
 
 /// Byte index just past the byte holding 2^64 - 1.
@@ -653,8 +655,9 @@ impl Sieve {
 
     /// Is a jump forward to `start` cheap next to the call? A skip of a few segments
     /// moves the kept primes across it; a longer one finds each kept prime's next
-    /// multiple by a division (about 50 ns each, 0.1 s for the 2 M primes below 2^25),
-    /// about what Miller–Rabin takes on 3 numbers per kept prime.
+    /// multiple in a batch without divisions (about 5 ns each, 40 ms for the 7.3 M
+    /// primes below 2^27), less than Miller–Rabin takes on 3 numbers per kept prime
+    /// (the bound dates from a division each, 50 ns).
     fn skip_pays(&self, start: u64, stop: u64) -> bool {
         let gap = (start / 30).saturating_sub(self.pos);
         gap <= SHORT_SKIP_SEGMENTS * SEGMENT_BYTES as u64
@@ -852,13 +855,9 @@ impl Sieve {
             }
             return;
         }
-        for w in self.big.take_all() {
-            let p = w.prime();
-            let (byte, class) = first_multiple210(p, low);
-            let seg = byte / SEGMENT_BYTES as u64;
-            let off = byte % SEGMENT_BYTES as u64;
-            self.big.push(seg, Wheeled::big(p, off, class));
-        }
+        // A long one: each bucketed prime's first multiple from `pos`, found as at
+        // set-up (a batch without divisions), a page of them at a time.
+        self.big.refile_from(pos);
     }
 
     /// Sieves the `len` bytes at `pos` into `segment` and moves `pos` past them.

@@ -46,10 +46,11 @@
 //!
 //! # Speed (one x86-64 core, AMD EPYC, L2 1 MiB; CPU seconds, same run as primesieve 11)
 //! `primecluster bench`, counting 1e9 numbers from each height, ours / `primesieve -t1`:
-//! 1e9 1.00x, 1e12 0.99x, 1e15 1.10x, 1e16 1.21x, 1e17 1.11x, 1e18 0.78x, 1e19 0.55x,
-//! 2^64-1e9 0.53x; two threads 0.58x at 1e18, 0.74x near 2^64; on the chunks a master
-//! cuts (2^20 primes each) 1.18x at 1e16, 0.79x at 1e18. On a Pi Zero's budget
-//! (`--memory 64`) at 1e18: 1.7x (see the closing notes of issue 9).
+//! 1e9 0.97x, 1e12 0.99x, 1e15 1.09x, 1e16 1.12x, 1e17 1.02x, 1e18 0.74x, 1e19 0.53x,
+//! 2^64-1e9 0.51x; two threads 0.61x at 1e18, 0.74x near 2^64; on the chunks a master
+//! cuts (2^20 primes each) 1.08x at 1e16, 0.77x at 1e18. Runs minutes apart move a
+//! ratio by up to 0.15 (1e16: 1.00x-1.16x). On a Pi Zero's budget (`--memory 64`) at
+//! 1e18: 1.7x (see the closing notes of issue 9).
 //!
 //! # State kept between calls
 //! A prime is set up (its first multiple found, one division) only when its square

@@ -31,7 +31,6 @@ pub(super) struct PrimeStream {
 /// start smaller and grow with their start (a call on small numbers needs few primes).
 const WINDOW: u64 = 1 << 20;
 
-// The inner sieve only ever sieves below SMALL_MAX^2, with small primes alone.
 // The inner sieve (a budget of 64 MiB: kept limit 2^22) sieves at most one window past
 // the kept limit, never past its kept primes (it opens no windows, needs no table).
 const _: () = assert!(KEEP_LIMIT + 2 * WINDOW < SMALL_KEEP_LIMIT * SMALL_KEEP_LIMIT);
@@ -117,13 +116,14 @@ mod tests {
     }
 
     /// Past `SMALL_MAX`^2 the inner sieve needs medium primes of its own (the kept
-    /// limit of 64-bit is past it): every prime from 2^26 - 2^21 to 2^26 + 2^22 comes
-    /// out, against a plain sieve.
+    /// limit of 64-bit is past it): every prime from SMALL_MAX^2 - 2^21 to
+    /// SMALL_MAX^2 + 2^22 (2^26 on 64-bit, 2^24 on 32-bit) comes out, against a plain
+    /// sieve.
     #[test]
     fn stream_passes_small_max_squared() {
         let (lo, hi) = (
             (SMALL_MAX * SMALL_MAX - (1 << 21)) as u32,
-            (1u32 << 26) + (1 << 22),
+            (SMALL_MAX * SMALL_MAX + (1 << 22)) as u32,
         );
         let want: Vec<u64> = primes_up_to(hi)
             .into_iter()

@@ -435,44 +435,26 @@ fn table_for(stop: u128) -> u64 {
 /// Counts `start..=stop` on `threads` threads (each its own kernel on its part, the
 /// budget shared as a worker shares it): (CPU seconds, bytes held at the end, count).
 fn ours(start: u128, stop: u128, threads: u32) -> (f64, u64, u64) {
-    let memory = Memory::default_for(threads);
-    let n = u128::from(threads);
-    let part = (stop - start + 1).div_ceil(n);
-    let cpu0 = process_cpu();
-    let (count, heap) = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..n)
-            .map(|t| {
-                let a = start + t * part;
-                let b = (a + part - 1).min(stop);
-                scope.spawn(move || {
-                    let mut k = Kernel::with_budget(KernelKind::Auto, memory);
-                    let c = k.count(a, b);
-                    (c, k.heap_bytes() as u64)
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or((0, 0)))
-            .fold((0, 0), |(c, m), (c2, m2)| (c + c2, m + m2))
-    });
-    let cpu = process_cpu() - cpu0;
-    (cpu, heap + table_for(stop), count)
+    let part = (stop - start + 1).div_ceil(u128::from(threads));
+    let ranges: Vec<(u128, u128)> = (0..u128::from(threads))
+        .map(|t| start + t * part)
+        .map(|a| (a, (a + part - 1).min(stop)))
+        .collect();
+    count_on_threads(&ranges, threads, stop)
 }
 
 /// Counts `start..=stop` as a worker's `threads` threads do on the chunks a master cuts
 /// for a job that ships primes: each thread's first chunk `initial_width` wide, the
 /// rest as wide as the cap of 2^20 primes allows (the sieve's rate would make them
 /// wider), cut back to end on a sieve segment as the master does, chunk i to thread
-/// i mod `threads` (the master cuts in order and hands out round the robin). (CPU seconds, bytes held at the end, count.)
+/// i mod `threads` (the master cuts in order and hands out round the robin).
+/// (CPU seconds, bytes held at the end, count.)
 fn ours_chunks(start: u128, stop: u128, threads: u32) -> (f64, u64, u64) {
-    let memory = Memory::default_for(threads);
     let cfg = Config::new(start, stop, true);
-    let n = u128::from(threads);
     let mut chunks: Vec<(u128, u128)> = Vec::new();
     let mut a = start;
     while a <= stop {
-        let w = if (chunks.len() as u128) < n {
+        let w = if chunks.len() < threads as usize {
             cfg.initial_width
         } else {
             aligned_width(a, (cfg.max_chunk_primes as f64 * (a as f64).ln()) as u128)
@@ -481,14 +463,21 @@ fn ours_chunks(start: u128, stop: u128, threads: u32) -> (f64, u64, u64) {
         chunks.push((a, b));
         a = b + 1;
     }
-    let chunks = &chunks;
+    count_on_threads(&chunks, threads, stop)
+}
+
+/// Counts `ranges` on `threads` threads at the default budget for them, range i on
+/// thread i mod `threads`, each thread one kernel through its ranges in order:
+/// (CPU seconds, bytes the kernels hold at the end plus the table for `stop`, count).
+fn count_on_threads(ranges: &[(u128, u128)], threads: u32, stop: u128) -> (f64, u64, u64) {
+    let memory = Memory::default_for(threads);
     let cpu0 = process_cpu();
     let (count, heap) = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads as usize)
             .map(|t| {
                 scope.spawn(move || {
                     let mut k = Kernel::with_budget(KernelKind::Auto, memory);
-                    let mine = chunks.iter().skip(t).step_by(threads as usize);
+                    let mine = ranges.iter().skip(t).step_by(threads as usize);
                     let c: u64 = mine.map(|&(a, b)| k.count(a, b)).sum();
                     (c, k.heap_bytes() as u64)
                 })
@@ -496,7 +485,8 @@ fn ours_chunks(start: u128, stop: u128, threads: u32) -> (f64, u64, u64) {
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().unwrap_or((0, 0)))
+            // A thread's panic is the bench's: a count of 0 would read as a result.
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
             .fold((0, 0), |(c, m), (c2, m2)| (c + c2, m + m2))
     });
     let cpu = process_cpu() - cpu0;
